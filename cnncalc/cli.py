@@ -1,0 +1,320 @@
+"""The ``cnncalc`` command line: a thin layer over the library.
+
+Exit codes (``ExitCode``): 0 success; 1 a spec has an error or a check failed;
+2 usage error (unknown option, missing file); 3 internal error (a bug: please
+report it; ``--traceback`` shows the Python trace).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import CnncalcError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """Process exit statuses."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERNAL = 3
+
+
+SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_count(value: str) -> int:
+    """``25M``, ``4.1G``, ``1_000`` -> an int (for budgets)."""
+    from fractions import Fraction
+
+    text = value.strip().replace("_", "").replace(",", "")
+    scale = SUFFIXES.get(text[-1:].upper(), 1)
+    if scale != 1:
+        text = text[:-1]
+    try:
+        return int(Fraction(text) * scale)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"{value!r} is not a count such as 25000000, 25M or 4.1G") from None
+
+
+class _Count(click.ParamType):
+    name = "COUNT"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        return value if isinstance(value, int) else parse_count(str(value))
+
+
+class _ShapeType(click.ParamType):
+    name = "HxWxC"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from .errors import SpecError
+        from .shapes import Shape
+        from .spec import parse_shape
+
+        try:
+            sa = parse_shape(str(value), __import__("cnncalc.errors").errors.Location("--input"))
+        except SpecError as exc:
+            self.fail(exc.message, param, ctx)
+        if len(sa.dims) != 3:
+            self.fail("the input must be HxWxC, such as 448x448x3", param, ctx)
+        return Shape(sa.dims)
+
+
+def _sets(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, eq, text = v.partition("=")
+        if not eq or not name.strip() or not text.strip():
+            raise click.BadParameter(f"{v!r}: expected NAME=VALUE, e.g. --set alpha=0.75", param_hint="--set")
+        out[name.strip()] = text.strip()
+    return out
+
+
+def config_options(f: F) -> F:
+    """--variant, --set, --input and --no-bias, shared by show, compare and check."""
+    f = click.option("--no-bias", is_flag=True, help="Count as if no conv or fc layer had a bias (the lecture's "
+                     "'without bias' figures).")(f)  # fmt: skip
+    f = click.option("--input", "input_shape", type=_ShapeType(), help="Evaluate at another input size, e.g. "
+                     "448x448x3 (inline => assertions are then skipped).")(f)  # fmt: skip
+    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Override a spec parameter (repeatable), e.g. --set alpha=0.75.")(f)  # fmt: skip
+    f = click.option("--variant", help="Use a named variant from the spec's `variants:`.")(f)
+    return f
+
+
+def _analyze(name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool) -> Any:
+    from .api import analyze_spec
+
+    return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias)
+
+
+def _echo_error(err: CnncalcError) -> None:
+    click.echo(str(err), err=True)
+
+
+class _Group(click.Group):
+    """Translates library errors into one located message and an exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CnncalcError as err:
+            _echo_error(err)
+            ctx.exit(ExitCode.FAILED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
+            if ctx.obj and ctx.obj.get("traceback"):
+                raise
+            args = " ".join(sys.argv[1:])
+            click.echo(f"cnncalc: internal error, please report: {type(exc).__name__}: {exc} "
+                       f"(while running `cnncalc {args}`; --traceback shows the trace)", err=True)  # fmt: skip
+            ctx.exit(ExitCode.INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="cnncalc")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Exact shapes, parameters and MACs of CNNs written as YAML specs.
+
+    SPEC is a path to a .yaml file or the name of a bundled spec (see `cnncalc list`).
+    """
+    ctx.obj = {"traceback": traceback}
+
+
+FORMATS = click.Choice(["table", "json", "csv", "markdown"])
+
+
+@cli.command()
+@click.argument("spec")
+@config_options
+@click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("--depth", type=click.IntRange(1), help="Collapse rows to blocks at this path depth.")
+@click.option("--width", type=click.IntRange(40), help="Table width in characters (default: the terminal's).")
+def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, fmt: str,
+         depth: int | None, width: int | None) -> None:  # fmt: skip
+    """Per-layer table: output HxWxC, params, MACs, activations, with totals.
+
+    \b
+    Example:
+        cnncalc show vgg16
+        cnncalc show alexnet --variant one-tower --format json
+        cnncalc show resnet50 --input 448x448x3 --depth 1
+    """
+    report = _analyze(spec, variant, sets, input_shape, no_bias)
+    if fmt == "json":
+        from .render import report_dict
+
+        click.echo(json.dumps(report_dict(report), indent=1))
+    elif fmt == "csv":
+        from .render import report_csv
+
+        click.echo(report_csv(report, depth), nl=False)
+    elif fmt == "markdown":
+        from .render import report_markdown
+
+        click.echo(report_markdown(report, depth), nl=False)
+    else:
+        from .render import console, report_table
+
+        console(width).print(report_table(report, depth))
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+@config_options
+@click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
+@click.option("--width", type=click.IntRange(40), help="Table width in characters.")
+def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
+            fmt: str, depth: int | None, width: int | None) -> None:  # fmt: skip
+    """Architectures side by side: params, MACs, FLOPs, output, with ratios to the first.
+
+    A SPEC may carry a variant after a colon: `alexnet:one-tower`.
+
+    \b
+    Example:
+        cnncalc compare inception-naive inception-bottleneck
+        cnncalc compare resnet50 resnet101 resnet152 --format json
+    """
+    from .analysis import compare as compare_reports
+
+    reports = []
+    for name in specs:
+        spec_name, _, var = name.partition(":") if not Path(name).exists() else (name, "", "")
+        reports.append(_analyze(spec_name, var or variant, sets, input_shape, no_bias))
+    comp = compare_reports(reports)
+    from . import render
+
+    if fmt == "json":
+        click.echo(json.dumps(render.comparison_dict(comp), indent=1))
+    elif fmt == "csv":
+        click.echo(render.comparison_csv(comp), nl=False)
+    elif fmt == "markdown":
+        click.echo(render.comparison_markdown(comp), nl=False)
+    else:
+        render.console(width).print(render.comparison_table(comp, depth))
+
+
+def _expand(paths: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files.extend(sorted(q for q in path.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+        elif path.is_file():
+            files.append(path)
+        elif any(ch in p for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(p, recursive=True) if Path(m).is_file())
+            if not matches:
+                raise click.BadParameter(f"{p!r} matches no file", param_hint="PATH")
+            files.extend(matches)
+        else:
+            raise click.BadParameter(f"{p!r} does not exist", param_hint="PATH")
+    return files
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text: file:line:col lines; json: a list of diagnostics; github: "
+              "GitHub Actions annotations.")  # fmt: skip
+@click.option("--max-params", type=_Count(), help="Fail a spec whose params exceed this (25M, 1.5G...).")
+@click.option("--max-macs", type=_Count(), help="Fail a spec whose MACs exceed this (4.1G...).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only problems and the summary.")
+def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: int | None, quiet: bool) -> None:
+    """Check specs: every file, directory (recursively) or glob; every variant.
+
+    Parses and evaluates each spec and each of its variants, checks inline `=>` shapes and
+    `expect:` values, keeps going after a failure, and prints one located line per problem.
+    Exit 0 when everything holds, 1 when any spec failed, 2 on a usage error.
+
+    \b
+    Example:
+        cnncalc check architectures/
+        cnncalc check 'specs/**/*.yaml' --max-macs 5G --format github
+    """
+    from .analysis import check_spec_file
+
+    files = _expand(paths)
+    results = [check_spec_file(f, max_params, max_macs) for f in files]
+    failed = [r for r in results if not r.ok]
+    if fmt == "json":
+        out = []
+        for r in results:
+            for d in r.diagnostics:
+                loc = d.location
+                out.append({"file": loc.file if loc else r.file, "line": loc.line if loc else 0,
+                            "column": loc.column if loc else 0, "severity": d.severity, "code": d.code,
+                            "message": d.message, "path": loc.path if loc else "", "notes": list(d.notes)})  # fmt: skip
+        click.echo(json.dumps(out, indent=1))
+    else:
+        for r in results:
+            for d in r.diagnostics:
+                if fmt == "github":
+                    loc = d.location
+                    msg = (d.message + "".join(f"\n{n}" for n in d.notes)).replace("%", "%25").replace(
+                        "\r", "%0D").replace("\n", "%0A")  # fmt: skip
+                    click.echo(f"::{d.severity} file={loc.file if loc else r.file},line={loc.line if loc else 1},"
+                               f"col={loc.column if loc else 1}::{msg}")  # fmt: skip
+                else:
+                    click.echo(d.headline() + "".join(f"\n  = {n}" for n in d.notes))
+            if not quiet and fmt == "text" and r.ok:
+                click.echo(f"ok  {r.file} ({', '.join(r.configs)})")
+    ok = len(results) - len(failed)
+    click.echo(f"{ok} spec{'s' * (ok != 1)} ok, {len(failed)} failed", err=True)
+    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+@cli.command(name="list")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--width", type=click.IntRange(40), help="Table width in characters.")
+def list_(fmt: str, width: int | None) -> None:
+    """The bundled specs: name, input, output, params, MACs, source.
+
+    \b
+    Example:
+        cnncalc list
+        cnncalc show resnet152
+    """
+    from .api import library_reports
+
+    rows = library_reports()
+    if fmt == "json":
+        click.echo(json.dumps([{"name": n, "file": f, "variant": v, "input": r.input.as_list(),
+                                "output": r.output.as_list(), "params": r.total.params, "macs": r.total.macs,
+                                "source": r.source} for n, f, v, r in rows], indent=1))  # fmt: skip
+        return
+    from rich.table import Table
+
+    from . import render
+
+    table = Table(title="bundled specs (cnncalc show NAME)", title_justify="left", header_style="bold",
+                  pad_edge=False)  # fmt: skip
+    for h, j in (("name", "left"), ("input", "right"), ("output", "right"), ("params", "right"),
+                 ("MACs", "right"), ("source", "left")):  # fmt: skip
+        table.add_column(h, justify=j, no_wrap=j == "right")  # type: ignore[arg-type]
+    for name, _, _, r in rows:
+        src = r.source.splitlines()[0] if r.source else ""
+        table.add_row(name, str(r.input), str(r.output), render.num(r.total.params), render.num(r.total.macs),
+                      render.escape(src))  # fmt: skip
+    render.console(width).print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cnncalc")

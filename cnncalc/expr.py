@@ -1,0 +1,337 @@
+"""A small, safe, exact expression language for numbers in specs.
+
+Wherever a spec expects a number it accepts an expression over the spec's
+``params``, a block's arguments, the repeat index ``i`` and the current input
+size ``in_h``, ``in_w``, ``in_c``. Expressions are parsed with :mod:`ast` in
+``eval`` mode and interpreted by a whitelist; Python's ``eval`` is never used.
+
+Arithmetic is exact: numbers are ``int`` or :class:`fractions.Fraction`, so
+``0.29*100`` is exactly 29. Allowed: numbers, names, ``+ - * / // % **``,
+comparisons, ``and or not``, ``a if c else b``, list literals and indexing,
+and the functions ``int`` (truncates), ``round`` (half to even), ``floor``,
+``ceil``, ``min``, ``max``, ``abs`` and ``divisible(v, d, min=d)`` (the
+MobileNet/EfficientNet ``make_divisible``).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Union
+
+from .errors import ExprError
+
+#: Longest expression accepted, in characters.
+MAX_EXPR_CHARS = 1000
+#: Largest exponent ``**`` accepts, and the largest result in bits.
+MAX_POWER = 256
+MAX_BITS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Dim:
+    """A pair written ``AxB``: a kernel ``kh x kw``, a stride, or padding per axis."""
+
+    a: int
+    b: int
+
+    def __str__(self) -> str:
+        return f"{self.a}x{self.b}"
+
+
+Number = Union[int, Fraction]
+Value = Union[int, Fraction, bool, str, Dim, tuple]  # tuple: a list value
+
+_FUNCS: dict[str, Callable[..., Value]] = {}
+_COMPARE = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+
+
+def normalize(x: Number) -> Number:
+    """A Fraction with denominator 1 becomes an int."""
+    if isinstance(x, Fraction) and x.denominator == 1:
+        return int(x.numerator)
+    return x
+
+
+def fmt(v: object) -> str:
+    """A value as a spec would write it (Fractions shown as decimals where short)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Fraction):
+        d = v.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        if d == 1 and v.denominator <= 10**6:
+            return f"{float(v):.10g}"
+        return f"{v.numerator}/{v.denominator}"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    return str(v)
+
+
+class _Err(Exception):
+    """Raised inside evaluation; carries a column offset inside the expression."""
+
+    def __init__(self, message: str, col: int = 0, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.col, self.hint = message, col, hint
+
+
+def _num(v: Value, col: int, what: str = "a number") -> Number:
+    if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
+        raise _Err(f"expected {what}, got {fmt(v)!r}", col)
+    return v
+
+
+def _reg(name: str) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
+    def deco(f: Callable[..., Value]) -> Callable[..., Value]:
+        _FUNCS[name] = f
+        return f
+
+    return deco
+
+
+@_reg("int")
+def _int(x: Number) -> Value:
+    return int(x)  # truncates toward zero, like Python and TF-slim's int(c*alpha)
+
+
+@_reg("floor")
+def _floor(x: Number) -> Value:
+    return math.floor(x)
+
+
+@_reg("ceil")
+def _ceil(x: Number) -> Value:
+    return math.ceil(x)
+
+
+@_reg("round")
+def _round(x: Number, nd: int = 0) -> Value:
+    return normalize(Fraction(round(Fraction(x), nd))) if nd else round(Fraction(x))
+
+
+@_reg("abs")
+def _abs(x: Number) -> Value:
+    return abs(x)
+
+
+@_reg("min")
+def _min(*xs: Number) -> Value:
+    return min(xs)
+
+
+@_reg("max")
+def _max(*xs: Number) -> Value:
+    return max(xs)
+
+
+@_reg("divisible")
+def _divisible(v: Number, d: int, min: int | None = None) -> Value:  # noqa: A002 - the spec's keyword
+    """make_divisible from MobileNetV2: round v to a multiple of d, never below 90% of v."""
+    floor_value = d if min is None else min
+    new_v = max(floor_value, int(Fraction(v) + Fraction(d, 2)) // d * d)
+    if new_v < Fraction(9, 10) * v:
+        new_v += d
+    return new_v
+
+
+class Expr:
+    """A parsed expression; :meth:`evaluate` interprets it in an environment."""
+
+    __slots__ = ("source", "tree", "names")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        if len(source) > MAX_EXPR_CHARS:
+            raise _Err(f"expression longer than {MAX_EXPR_CHARS} characters")
+        try:
+            self.tree = ast.parse(source.strip(), mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            col = max(getattr(exc, "offset", 1) or 1, 1) - 1
+            raise _Err(f"cannot parse expression {source!r}", col) from None
+        _validate(self.tree)
+
+    def evaluate(self, env: Mapping[str, Value]) -> Value:
+        """The expression's value; raises :class:`_Err` on failure."""
+        return _eval(self.tree, env)
+
+
+_ALLOWED = (
+    ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
+    ast.IfExp, ast.Call, ast.List, ast.Tuple, ast.Subscript, ast.keyword,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+    ast.USub, ast.UAdd, ast.Not, ast.And, ast.Or,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
+)  # fmt: skip
+
+
+def _validate(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        col = getattr(node, "col_offset", 0)
+        if not isinstance(node, _ALLOWED):
+            raise _Err(f"{type(node).__name__.lower()} is not allowed in an expression", col)
+        if isinstance(node, ast.Constant) and (
+            isinstance(node.value, (str, bytes, complex)) or node.value is None or node.value is ...
+        ):
+            raise _Err(f"literal {node.value!r} is not allowed in an expression", col)
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
+                name = node.func.id if isinstance(node.func, ast.Name) else "this call"
+                raise _Err(f"unknown function {name!r}; known: {', '.join(sorted(_FUNCS))}", col)
+
+
+def _const(v: object) -> Value:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise _Err("a number must be finite")
+        return normalize(Fraction(repr(v)))  # 0.29 is exactly 29/100, as written
+    raise _Err(f"literal {v!r} is not allowed")
+
+
+def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
+    col = getattr(node, "col_offset", 0)
+    if isinstance(node, ast.Constant):
+        return _const(node.value)
+    if isinstance(node, ast.Name):
+        try:
+            return env[node.id]
+        except KeyError:
+            if node.id in ("true", "True"):
+                return True
+            if node.id in ("false", "False"):
+                return False
+            raise _Err(f"undefined name {node.id!r}", col, hint=node.id) from None
+    if isinstance(node, ast.BinOp):
+        return _binop(node, _eval(node.left, env), _eval(node.right, env))
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not _truth(v, col)
+        n = _num(v, col)
+        return -n if isinstance(node.op, ast.USub) else n
+    if isinstance(node, ast.BoolOp):
+        if isinstance(node.op, ast.And):
+            result: Value = True
+            for sub in node.values:
+                result = _eval(sub, env)
+                if not _truth(result, col):
+                    return result
+            return result
+        for sub in node.values:
+            result = _eval(sub, env)
+            if _truth(result, col):
+                return result
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators):
+            right = _eval(comp, env)
+            try:
+                ok = _COMPARE[type(op)](left, right)
+            except TypeError:
+                raise _Err(f"cannot compare {fmt(left)} and {fmt(right)}", col) from None
+            if not ok:
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _truth(_eval(node.test, env), col) else node.orelse, env)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return tuple(_eval(e, env) for e in node.elts)
+    if isinstance(node, ast.Subscript):
+        seq = _eval(node.value, env)
+        idx = _eval(node.slice, env)
+        if not isinstance(seq, tuple):
+            raise _Err(f"{fmt(seq)} is not a list and cannot be indexed", col)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise _Err(f"a list index must be a whole number, got {fmt(idx)}", col)
+        if not -len(seq) <= idx < len(seq):
+            raise _Err(f"index {idx} is out of range for a list of {len(seq)}", col)
+        return seq[idx]
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_num(_eval(a, env), col) for a in node.args]
+        kwargs = {k.arg: _num(_eval(k.value, env), col) for k in node.keywords if k.arg}
+        try:
+            return normalize(_FUNCS[node.func.id](*args, **kwargs))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise _Err(f"bad call to {node.func.id}(): {exc}", col) from None
+    raise _Err(f"{type(node).__name__} is not allowed", col)  # pragma: no cover - validated
+
+
+def _truth(v: Value, col: int) -> bool:
+    if isinstance(v, (bool, int, Fraction)):
+        return bool(v)
+    raise _Err(f"{fmt(v)!r} is not a truth value", col)
+
+
+def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
+    col = node.col_offset
+    op = node.op
+    if isinstance(op, ast.Add) and isinstance(a, tuple) and isinstance(b, tuple):
+        return a + b
+    x, y = _num(a, col), _num(b, col)
+    if isinstance(op, ast.Add):
+        return x + y
+    if isinstance(op, ast.Sub):
+        return x - y
+    if isinstance(op, ast.Mult):
+        return x * y
+    if isinstance(op, ast.Pow):
+        if isinstance(y, Fraction):
+            raise _Err("only whole exponents are allowed", col)
+        if abs(y) > MAX_POWER or (x not in (0, 1, -1) and abs(y) * max(abs(x), 2).bit_length() > MAX_BITS):
+            raise _Err(f"{fmt(x)}**{fmt(y)} is too large", col)
+        return normalize(Fraction(x) ** y) if y < 0 else x**y
+    if y == 0:
+        raise _Err("division by zero", col)
+    if isinstance(op, ast.Div):
+        return normalize(Fraction(x) / y)
+    if isinstance(op, ast.FloorDiv):
+        return int(x // y)
+    if isinstance(op, ast.Mod):
+        return normalize(x % y)
+    raise _Err("operator not allowed", col)  # pragma: no cover - validated
+
+
+_CACHE: dict[str, Expr] = {}
+
+
+def compile_expr(source: str) -> Expr:
+    """Parse ``source`` once; later calls with the same text reuse the parse."""
+    expr = _CACHE.get(source)
+    if expr is None:
+        expr = Expr(source)
+        if len(_CACHE) < 100_000:
+            _CACHE[source] = expr
+    return expr
+
+
+def evaluate(source: str, env: Mapping[str, Value]) -> Value:
+    """Evaluate ``source`` in ``env``; raises :class:`ExprError` (column offset in ``.col``)."""
+    try:
+        return compile_expr(source).evaluate(env)
+    except _Err as exc:
+        err = ExprError(exc.message)
+        err.col = exc.col  # type: ignore[attr-defined]
+        err.hint = exc.hint  # type: ignore[attr-defined]
+        raise err from None
+    except RecursionError:
+        raise ExprError(f"expression {source!r} is nested too deeply") from None

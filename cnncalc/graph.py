@@ -1,0 +1,687 @@
+"""Expansion and shape propagation: :class:`ArchitectureSpec` -> :class:`Graph`.
+
+The spec's items are expanded in order (blocks called, repeats unrolled,
+``if`` resolved, branches joined) while shapes are propagated, because
+expressions may depend on the current input (``in_c``) and on block arguments.
+Each built-in op becomes one :class:`Node` with resolved integer attributes, its
+input and output shapes, its location in the file and the block-call chain that
+produced it. Nodes come out in evaluation order, which is a topological order:
+a ``from=`` reference can only name a layer evaluated earlier, so cycles cannot
+be written.
+
+Layer paths are hierarchical: a named entry contributes its name; an unnamed one
+contributes ``op#k`` (k counts that op within its parent), shortened to ``op``
+when it is the only one; join branches are ``b1``, ``b2``...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from . import layers as L
+from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
+from .expr import Dim, Value, evaluate, fmt
+from .shapes import Shape
+from .spec import (
+    Arg, ArchitectureSpec, BlockDef, Call, Fractal, If, Item, Join, OpLine, Repeat, Seq, ShapeAssert, Side, SubSeq,
+    did_you_mean, parse_shape,
+)  # fmt: skip
+
+#: Limits on expansion, so hostile specs end quickly with a located error.
+MAX_NODES = 300_000
+MAX_REPEAT = 100_000
+MAX_SIZE = 2**31 - 1
+MAX_BLOCK_DEPTH = 64
+MAX_FRACTAL = 10
+WORDS = ("same", "same_lower", "valid")
+INPUT = -1  # the node index that stands for the network input
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One built-in op in the expanded graph, with resolved attributes and shapes."""
+
+    index: int
+    path: str
+    op: str
+    attrs: Mapping[str, Any]
+    inputs: tuple[int, ...]
+    in_shapes: tuple[Shape, ...]
+    out: Shape
+    loc: Location = field(compare=False, repr=False)
+    chain: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    side: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """The expanded network: nodes in evaluation order and the output node."""
+
+    name: str
+    file: str
+    input: Shape
+    nodes: tuple[Node, ...]
+    output: int
+    variant: str | None = None
+    params: tuple[tuple[str, str], ...] = ()  # the resolved top-level params, as text
+    rounding: str = "floor"
+    no_bias: bool = False
+
+    @property
+    def output_shape(self) -> Shape:
+        """The shape of the network's output."""
+        return self.input if self.output == INPUT else self.nodes[self.output].out
+
+
+class _Env(Mapping[str, Value]):
+    """Names visible to an expression: params and block args, plus in_h/in_w/in_c and i."""
+
+    __slots__ = ("base", "shape", "i")
+
+    def __init__(self, base: dict[str, Value], shape: Shape, i: int | None = None) -> None:
+        self.base, self.shape, self.i = base, shape, i
+
+    def __getitem__(self, key: str) -> Value:
+        if key == "in_c":
+            return self.shape.c
+        if key == "in_h":
+            return self.shape.h
+        if key == "in_w":
+            return self.shape.w
+        if key == "i" and self.i is not None:
+            return self.i
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.base
+        yield from ("in_c", "in_h", "in_w")
+        if self.i is not None:
+            yield "i"
+
+    def __len__(self) -> int:
+        return len(self.base) + 3 + (self.i is not None)
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A naming scope: the top level or one block-call instance."""
+
+    names: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (node index, id(item))
+    parent: _Frame | None = None
+
+    def find(self, name: str) -> int | None:
+        frame: _Frame | None = self
+        while frame is not None:
+            if name in frame.names:
+                return frame.names[name][0]
+            frame = frame.parent
+        return None
+
+    def all_names(self) -> list[str]:
+        out: list[str] = []
+        frame: _Frame | None = self
+        while frame is not None:
+            out.extend(frame.names)
+            frame = frame.parent
+        return out
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Where items are being expanded: path prefix, env, names, block chain, op counters."""
+
+    prefix: str
+    env: dict[str, Value]
+    frame: _Frame
+    chain: tuple[str, ...]
+    active: tuple[str, ...]  # block names being expanded (recursion check)
+    counters: dict[str, int] = field(default_factory=dict)
+    i: int | None = None
+    side: bool = False
+
+    def child(self, segment: str) -> _Scope:
+        return _Scope(self.join(segment), self.env, self.frame, self.chain, self.active, {}, self.i, self.side)
+
+    def join(self, segment: str) -> str:
+        return f"{self.prefix}.{segment}" if self.prefix else segment
+
+    def segment(self, base: str) -> str:
+        k = self.counters.get(base, 0) + 1
+        self.counters[base] = k
+        return f"{base}#{k}"
+
+
+class Builder:
+    """Expands one spec configuration into nodes."""
+
+    def __init__(self, spec: ArchitectureSpec, env: dict[str, Value], input_shape: Shape, *,
+                 no_bias: bool = False, check_inline: bool = True) -> None:  # fmt: skip
+        self.spec = spec
+        self.file = spec.file
+        self.base_env = env
+        self.input = input_shape
+        self.no_bias = no_bias
+        self.check_inline = check_inline
+        self.rounding = spec.rounding
+        self.nodes: list[Node] = []
+        self.shapes: list[Shape] = []
+        self.blocks: dict[str, BlockDef] = {b.name: b for b in spec.blocks}
+        self.defaults: dict[str, dict[str, Arg]] = {}
+        for op, kws in spec.defaults:
+            lt = L.lookup(op)
+            if lt is None and op not in self.blocks:
+                first = kws[0][1].loc if kws else Location(self.file)
+                raise UnknownNameError(f"`defaults:` names unknown op `{op}`{did_you_mean(op, L.LAYER_TYPES)}",
+                                       first, code="E201")  # fmt: skip
+            name = lt.name if lt else op
+            for key, arg in kws:
+                key = L.KEY_ALIASES.get(key, key)
+                if lt is not None and lt.arg(key) is None:
+                    raise UnknownNameError(f"`defaults:` for `{name}`: unknown keyword `{key}`"
+                                           f"{did_you_mean(key, [a.name for a in lt.args])}", arg.loc, code="E203")
+                self.defaults.setdefault(name, {})[key] = arg
+        for b in spec.blocks:
+            if L.lookup(b.name) is not None:
+                raise SpecError(f"block `{b.name}` has the name of a built-in op; rename it", b.loc, code="E204")
+
+    # ------------------------------------------------------------------ helpers
+
+    def shape_of(self, idx: int) -> Shape:
+        return self.input if idx == INPUT else self.shapes[idx]
+
+    def fail(self, err: CnncalcError, loc: Location, path: str, scope: _Scope) -> CnncalcError:
+        err.located(loc.with_path(path))
+        if scope.chain and not any(n.startswith("in block") for n in err.notes):
+            err.notes = err.notes + scope.chain
+        return err
+
+    def value(self, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Value:
+        """Evaluate an argument: a list, ``AxB``, a word, or an expression."""
+        if arg.items is not None:
+            return tuple(self.value(a, env, path, scope) for a in arg.items)
+        if arg.mapping is not None:
+            return arg.mapping  # type: ignore[return-value]  # interpreted by the 'pad' kind
+        text = arg.text
+        if not text:
+            raise self.fail(ExprError("empty value", code="E301"), arg.loc, path, scope)
+        x = _split_dim(text)
+        if x is not None:
+            a, b = (self.value(Arg(t, arg.loc), env, path, scope) for t in x)
+            return Dim(self.whole(a, arg, "a dimension", path, scope), self.whole(b, arg, "a dimension", path, scope))
+        if text in WORDS and text not in env:
+            return text
+        try:
+            return evaluate(text, env)
+        except ExprError as exc:
+            col = getattr(exc, "col", 0)
+            hint = getattr(exc, "hint", "")
+            if hint:
+                names = [n for n in env if n != hint]
+                exc.message += f" in `{text}`{did_you_mean(hint, names)}"
+                exc.code = "E302"
+            elif text not in exc.message:
+                exc.message += f" in `{text}`"
+            raise self.fail(exc, arg.loc.shifted(col), path, scope) from None
+
+    def whole(self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1) -> int:
+        if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
+            raise self.fail(ExprError(f"{what} must be a whole number, got {fmt(v)} (from `{arg.text}`)",
+                                      code="E303"), arg.loc, path, scope)  # fmt: skip
+        if isinstance(v, Fraction):
+            raise self.fail(ExprError(
+                f"{what} = {arg.text} = {fmt(v)} is not a whole number",
+                notes=("help: write int(...), round(...) or divisible(..., 8) to say how to round",),
+                code="E303"), arg.loc, path, scope)  # fmt: skip
+        if v < minimum:
+            raise self.fail(ExprError(f"{what} must be at least {minimum}, got {v} (from `{arg.text}`)",
+                                      code="E304"), arg.loc, path, scope)  # fmt: skip
+        if v > MAX_SIZE:
+            raise self.fail(ExprError(f"{what} = {v} exceeds the limit of {MAX_SIZE:,}", code="E304"),
+                            arg.loc, path, scope)  # fmt: skip
+        return v
+
+    def convert(self, spec: L.ArgSpec, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Any:
+        """An argument of a built-in op, converted to its kind."""
+        what = f"`{spec.name}`"
+        kind = spec.kind
+        if kind == "shape":
+            sa = parse_shape(arg.text, arg.loc)
+            return Shape(sa.dims)
+        v = self.value(arg, env, path, scope)
+        if kind == "bool":
+            if isinstance(v, bool):
+                return v
+            if isinstance(v, int) and v in (0, 1):
+                return bool(v)
+            raise self.fail(ExprError(f"{what} must be true or false, got {fmt(v)}", code="E303"), arg.loc, path,
+                            scope)  # fmt: skip
+        if kind == "number":
+            if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
+                raise self.fail(ExprError(f"{what} must be a number, got {fmt(v)}", code="E303"), arg.loc, path,
+                                scope)  # fmt: skip
+            return v
+        if kind in ("count", "index"):
+            return self.whole(v, arg, what, path, scope, 1 if kind == "count" else 0)
+        if kind == "pad":
+            if isinstance(v, str):
+                return v
+            if isinstance(v, tuple) and v and isinstance(v[0], tuple):  # a {top, bottom, left, right} mapping
+                sides = dict(v)
+                unknown = [k for k in sides if k not in ("top", "bottom", "left", "right")]
+                if unknown:
+                    raise self.fail(SpecError(f"padding side `{unknown[0]}` is not one of top, bottom, left, right",
+                                              code="E111"), arg.loc, path, scope)  # fmt: skip
+                return tuple(
+                    self.whole(self.value(sides[k], env, path, scope), sides[k], f"pad {k}", path, scope, 0)
+                    if k in sides else 0
+                    for k in ("top", "bottom", "left", "right")
+                )  # fmt: skip
+        if kind in ("dim", "pad"):
+            minimum = 0 if kind == "pad" else 1
+            if isinstance(v, Dim):
+                self.whole(v.a, arg, what, path, scope, minimum)
+                self.whole(v.b, arg, what, path, scope, minimum)
+                return v
+            return self.whole(v, arg, what, path, scope, minimum)
+        raise AssertionError(kind)  # pragma: no cover
+
+    def add_node(self, op: str, attrs: dict[str, Any], inputs: list[int], path: str, loc: Location,
+                 scope: _Scope, notes: tuple[str, ...] = ()) -> int:  # fmt: skip
+        lt = L.LAYER_TYPES[op]
+        if len(self.nodes) >= MAX_NODES:
+            raise self.fail(SpecError(f"the network expands to more than {MAX_NODES:,} layers", code="E104"),
+                            loc, path, scope)  # fmt: skip
+        in_shapes = [self.shape_of(i) for i in inputs]
+        ctx = L.Ctx(self.rounding)
+        try:
+            out = lt.shape(attrs, in_shapes, ctx)
+        except ShapeError as exc:
+            if len(in_shapes) == 1:
+                exc.notes = (f"input {in_shapes[0]}",) + exc.notes
+            raise self.fail(exc, loc, path, scope) from None
+        if any(d < 1 for d in out.dims) or any(d > MAX_SIZE for d in out.dims):
+            raise self.fail(ShapeError(f"output shape {out} is out of range", code="E401"), loc, path, scope)
+        idx = len(self.nodes)
+        self.nodes.append(Node(idx, path, op, attrs, tuple(inputs), tuple(in_shapes), out, loc.with_path(path),
+                               scope.chain, ctx.info, scope.side))  # fmt: skip
+        self.shapes.append(out)
+        return idx
+
+    def assert_shape(self, expect: ShapeAssert | None, idx: int, what: str, scope: _Scope) -> None:
+        if expect is None or not self.check_inline:
+            return
+        got = self.shape_of(idx)
+        if got.dims != expect.dims:
+            notes: tuple[str, ...] = ()
+            node = self.nodes[idx] if idx != INPUT else None
+            wins = node.info.get("windows") if node else None
+            if wins:
+                notes = tuple(w.arithmetic() for w in wins if not w.whole or w.out != w.size)
+            raise self.fail(ExpectationError(f"`{what}` produces {got}, but the spec says => {expect.text}",
+                                             notes=notes, code="E501"), expect.loc, what, scope)  # fmt: skip
+
+    def resolve_source(self, arg: Arg, scope: _Scope, path: str) -> int:
+        name = arg.text.strip()
+        if name == "input":
+            return INPUT
+        idx = scope.frame.find(name)
+        if idx is None:
+            known = scope.frame.all_names()
+            raise self.fail(UnknownNameError(
+                f"`from={name}` names no layer defined before this point{did_you_mean(name, known)}",
+                notes=("a reference can only name an earlier layer in this block or an enclosing one",),
+                code="E205"), arg.loc, path, scope)  # fmt: skip
+        return idx
+
+    # ------------------------------------------------------------------ expansion
+
+    def build(self) -> Graph:
+        scope = _Scope("", self.base_env, _Frame(), (), ())
+        out = self.seq(self.spec.layers, INPUT, scope)
+        nodes = _shorten_paths(self.nodes)
+        params = tuple((k, fmt(v)) for k, v in self.base_env.items())
+        return Graph(self.spec.name, self.file, self.input, nodes, out, None, params, self.rounding, self.no_bias)
+
+    def seq(self, items: Seq, cur: int, scope: _Scope) -> int:
+        for item in items:
+            cur = self.item(item, cur, scope)
+        return cur
+
+    def item(self, item: Item, cur: int, scope: _Scope) -> int:
+        if item.name is not None:
+            if L.lookup(item.name) is not None or item.name in self.blocks:
+                raise self.fail(SpecError(f"layer name `{item.name}` is also the name of an op or block; rename it",
+                                          code="E206"), item.loc, scope.join(item.name), scope)  # fmt: skip
+            if item.name == "input":
+                raise self.fail(SpecError("`input` is reserved for the network input; rename the layer",
+                                          code="E206"), item.loc, item.name, scope)  # fmt: skip
+        if item.source is not None and not isinstance(item.body, Join):
+            cur = self.resolve_source(item.source, scope, scope.join(item.name or "?"))
+        body = item.body
+        if isinstance(body, OpLine):
+            out = self.op_line(item, body, cur, scope)
+        else:
+            if item.name is not None:
+                sub = scope.child(item.name)
+            else:
+                base = {Join: None, Repeat: "repeat", If: None, Side: "side", Fractal: "fractal", SubSeq: "seq"}[
+                    type(body)]  # fmt: skip
+                base = body.kind if isinstance(body, Join) else base
+                sub = scope if isinstance(body, If) else scope.child(scope.segment(base or "if"))
+            out = self.structural(item, body, cur, sub, scope)
+        if item.name is not None:
+            prev = scope.frame.names.get(item.name)
+            if prev is not None and prev[1] != id(item):
+                raise self.fail(SpecError(f"layer name `{item.name}` is used twice in this scope",
+                                          code="E207"), item.loc, scope.join(item.name), scope)  # fmt: skip
+            scope.frame.names[item.name] = (out, id(item))
+        return out
+
+    def structural(self, item: Item, body: Any, cur: int, sub: _Scope, outer: _Scope) -> int:
+        if isinstance(body, Join):
+            inputs = []
+            branch_notes = []
+            for b, branch in enumerate(body.branches):
+                bscope = sub.child(f"b{b + 1}")
+                end = self.seq(branch, cur, bscope)
+                inputs.append(end)
+                branch_notes.append(f"branch {b + 1}: {self.shape_of(end)} (from line {branch[0].loc.line})")
+            for src in body.sources:
+                end = self.resolve_source(src, sub, sub.prefix)
+                inputs.append(end)
+                branch_notes.append(f"from {src.text}: {self.shape_of(end)}")
+            notes = (f"input {self.shape_of(cur)}", *branch_notes)
+            try:
+                out = self.add_node(body.kind, {}, inputs, sub.prefix, item.loc, outer)
+            except ShapeError as exc:
+                exc.notes = notes + tuple(n for n in exc.notes if not n.startswith("input"))
+                raise
+            self.assert_shape(body.expect, out, sub.prefix, outer)
+            return out
+        if isinstance(body, Repeat):
+            n = self.whole(self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.prefix, sub),
+                           body.count, "`repeat`", sub.prefix, sub, 0)  # fmt: skip
+            self.check_repeat(n, body.count, sub)
+            start = len(self.nodes)
+            for i in range(n):
+                sub.i = i
+                cur = self.seq(body.body, cur, sub)
+                if i == 0:
+                    self.check_budget(n, len(self.nodes) - start, body.count, sub)
+            self.assert_shape(body.expect, cur, sub.prefix, outer)
+            return cur
+        if isinstance(body, If):
+            env = _Env(sub.env, self.shape_of(cur), sub.i)
+            cond = self.value(body.cond, env, sub.prefix, sub)
+            if not isinstance(cond, (bool, int, Fraction)):
+                raise self.fail(ExprError(f"`if:` condition must be true or false, got {fmt(cond)}", code="E303"),
+                                body.cond.loc, sub.prefix, sub)  # fmt: skip
+            out = self.seq(body.then if cond else body.orelse, cur, sub)
+            self.assert_shape(body.expect, out, sub.prefix or "if", outer)
+            return out
+        if isinstance(body, Side):
+            sub.side = True
+            start = self.resolve_source(body.source, sub, sub.prefix) if body.source is not None else cur
+            self.seq(body.body, start, sub)
+            return cur  # a side head never changes the main chain
+        if isinstance(body, Fractal):
+            env = _Env(sub.env, self.shape_of(cur), sub.i)
+            cols = self.whole(self.value(body.columns, env, sub.prefix, sub), body.columns, "`fractal` columns",
+                              sub.prefix, sub)  # fmt: skip
+            if cols > MAX_FRACTAL:
+                raise self.fail(SpecError(f"`fractal: {cols}` exceeds the limit of {MAX_FRACTAL} columns",
+                                          code="E104"), body.columns.loc, sub.prefix, sub)  # fmt: skip
+            ends = self.fractal(cols, cur, body, sub, sub.prefix, item.loc)
+            out = ends[0] if len(ends) == 1 else self.add_node(body.join, {}, ends, sub.join("join"), item.loc, sub)
+            self.assert_shape(body.expect, out, sub.prefix, outer)
+            return out
+        if isinstance(body, SubSeq):
+            out = self.seq(body.body, cur, sub)
+            return out
+        raise AssertionError(type(body))  # pragma: no cover
+
+    def fractal(self, cols: int, cur: int, body: Fractal, scope: _Scope, prefix: str, loc: Location) -> list[int]:
+        """The column outputs of a ``cols``-column fractal block, before its final join.
+
+        f1(z) = unit(z); f(C)(z) = join(f(C-1)(f(C-1)(z)), unit(z)); joins that meet at the
+        same depth are merged into one, as in the paper's figure.
+        """
+        unit = _Scope(f"{prefix}.col{cols}", scope.env, scope.frame, scope.chain, scope.active, {}, scope.i,
+                      scope.side)  # fmt: skip
+        if cols == 1:
+            return [self.seq(body.body, cur, unit)]
+        first = self.fractal(cols - 1, cur, body, scope, f"{prefix}.top", loc)
+        mid = first[0] if len(first) == 1 else self.add_node(body.join, {}, first, f"{prefix}.top.join", loc, scope)
+        second = self.fractal(cols - 1, mid, body, scope, f"{prefix}.bottom", loc)
+        return second + [self.seq(body.body, cur, unit)]
+
+    def check_repeat(self, n: int, arg: Arg, scope: _Scope) -> None:
+        if n > MAX_REPEAT:
+            raise self.fail(SpecError(f"repeat={n:,} exceeds the limit of {MAX_REPEAT:,}", code="E104"),
+                            arg.loc, scope.prefix, scope)  # fmt: skip
+
+    def check_budget(self, n: int, per: int, arg: Arg, scope: _Scope) -> None:
+        if per and len(self.nodes) + (n - 1) * per > MAX_NODES:
+            raise self.fail(SpecError(f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,}"
+                                      " layers", code="E104"), arg.loc, scope.prefix, scope)  # fmt: skip
+
+    def op_line(self, item: Item, line: OpLine, cur: int, scope: _Scope) -> int:
+        calls = line.calls
+        if item.name is not None and len(calls) == 1:
+            cur = self.call(calls[0], cur, scope, name=item.name)
+            self.assert_shape(line.expect, cur, scope.join(item.name), scope)
+            return cur
+        sub = scope.child(item.name) if item.name is not None else scope
+        for call in calls:
+            cur = self.call(call, cur, sub)
+        what = scope.join(item.name) if item.name else self.nodes[cur].path if cur != INPUT else "input"
+        self.assert_shape(line.expect, cur, what, scope)
+        return cur
+
+    def call(self, call: Call, cur: int, scope: _Scope, name: str | None = None) -> int:
+        """Expand one call (built-in op or block), honouring ``repeat=`` and ``from=``."""
+        lt = L.lookup(call.op)
+        block = self.blocks.get(call.op)
+        if lt is None and block is None:
+            known = list(L.LAYER_TYPES) + list(self.blocks)
+            raise self.fail(UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}",
+                                              code="E201"), call.loc, scope.join(name or call.op), scope)  # fmt: skip
+        src = call.kwarg("from")
+        if src is not None:
+            cur = self.resolve_source(src, scope, scope.join(name or call.op))
+        rep = call.kwarg("repeat")
+        if rep is None:
+            return self.once(call, lt, block, cur, scope, name, scope.i)
+        n = self.whole(self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.prefix, scope),
+                       rep, "`repeat`", scope.join(name or call.op), scope, 0)  # fmt: skip
+        self.check_repeat(n, rep, scope)
+        sub = scope.child(name) if name is not None else scope
+        start = len(self.nodes)
+        for i in range(n):
+            cur = self.once(call, lt, block, cur, sub, None, i)
+            if i == 0:
+                self.check_budget(n, len(self.nodes) - start, rep, scope)
+        return cur
+
+    def once(self, call: Call, lt: L.LayerType | None, block: BlockDef | None, cur: int, scope: _Scope,
+             name: str | None, i: int | None) -> int:  # fmt: skip
+        base = lt.name if lt is not None else call.op
+        path = scope.join(name) if name is not None else scope.join(scope.segment(base))
+        env = _Env(scope.env, self.shape_of(cur), i)
+        if block is not None:
+            return self.block_call(call, block, cur, scope, path, env, i)
+        assert lt is not None
+        return self.builtin(call, lt, cur, scope, path, env)
+
+    def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: str, env: _Env) -> int:
+        given: dict[str, Arg] = {}
+        pos = lt.positional
+        if len(call.args) > len(pos):
+            sig = " ".join(a.name.upper() for a in pos)
+            raise self.fail(SpecError(f"`{lt.name}` takes {len(pos)} positional value{'s' * (len(pos) != 1)}"
+                                      f" ({lt.name} {sig}".rstrip() + f"), got {len(call.args)}", code="E208"),
+                            call.args[len(pos)].loc, path, scope)  # fmt: skip
+        for spec, arg in zip(pos, call.args):
+            given[spec.name] = arg
+        for key, arg in call.kwargs:
+            if key in ("repeat", "from"):
+                continue
+            key = L.KEY_ALIASES.get(key, key)
+            if lt.arg(key) is None:
+                names = [a.name for a in lt.args]
+                raise self.fail(UnknownNameError(
+                    f"`{lt.name}` has no keyword `{key}`{did_you_mean(key, names)}"
+                    f"; it takes {', '.join(names) or 'no keywords'}", code="E203"), arg.loc, path, scope)  # fmt: skip
+            if key in given:
+                raise self.fail(SpecError(f"`{key}` given twice", code="E202"), arg.loc, path, scope)
+            given[key] = arg
+        defaults = self.defaults.get(lt.name, {})
+        attrs: dict[str, Any] = {}
+        for spec in lt.args:
+            arg = given.get(spec.name) or defaults.get(spec.name)
+            if arg is None:
+                if spec.default is None and spec.name != "stride":
+                    raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
+                                              code="E208"), call.loc, path, scope)  # fmt: skip
+                attrs[spec.name] = spec.default
+            else:
+                attrs[spec.name] = self.convert(spec, arg, env, path, scope)
+        if self.no_bias and "bias" in attrs:
+            attrs["bias"] = False
+        inputs = [cur]
+        if lt.inputs == "many":
+            inputs = [cur]  # a join written as an op line takes its input as the only input
+        return self.add_node(lt.name, attrs, inputs, path, call.loc, scope)
+
+    def block_call(self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: str, env: _Env,
+                   i: int | None) -> int:  # fmt: skip
+        if block.name in scope.active:
+            cycle = " -> ".join((*scope.active[scope.active.index(block.name):], block.name))
+            raise self.fail(SpecError(f"block `{block.name}` calls itself ({cycle}); recursion is not allowed",
+                                      code="E209"), call.loc, path, scope)  # fmt: skip
+        if len(scope.active) >= MAX_BLOCK_DEPTH:
+            raise self.fail(SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", code="E104"), call.loc,
+                            path, scope)  # fmt: skip
+        names = [p for p, _ in block.params]
+        if len(call.args) > len(names):
+            raise self.fail(SpecError(f"block `{block.signature()}` takes {len(names)} positional argument"
+                                      f"{'s' * (len(names) != 1)}; got {len(call.args)}", code="E208"),
+                            call.loc, path, scope)  # fmt: skip
+        bound: dict[str, Value] = {}
+        for pname, arg in zip(names, call.args):
+            bound[pname] = self.value(arg, env, path, scope)
+        for key, arg in call.kwargs:
+            if key in ("repeat", "from"):
+                continue
+            if key not in names:
+                raise self.fail(UnknownNameError(f"block `{block.signature()}` has no parameter `{key}`"
+                                                 f"{did_you_mean(key, names)}", code="E203"), arg.loc, path, scope)
+            if key in bound:
+                raise self.fail(SpecError(f"parameter `{key}` given twice", code="E202"), arg.loc, path, scope)
+            bound[key] = self.value(arg, env, path, scope)
+        local: dict[str, Value] = dict(self.base_env)
+        for pname, default in block.params:
+            if pname not in bound:
+                if default is None:
+                    raise self.fail(SpecError(f"block `{block.signature()}` needs `{pname}`", code="E208"),
+                                    call.loc, path, scope)  # fmt: skip
+                bound[pname] = self.value(default, _Env({**local, **bound}, env.shape, i), path, scope)
+            local[pname] = bound[pname]
+        args = " ".join(f"{p}={fmt(v)}" for p, v in bound.items())
+        rep = f", repeat i={i}" if i is not None else ""
+        note = (f"in block `{block.name}` (defined at {block.loc.prefix()}), called at {call.loc.prefix()}"
+                f" [{args}{rep}]")  # fmt: skip
+        sub = _Scope(path, local, _Frame(parent=scope.frame), (note, *scope.chain), (*scope.active, block.name),
+                     {}, None, scope.side)  # fmt: skip
+        return self.seq(block.body, cur, sub)
+
+
+def _split_dim(text: str) -> tuple[str, str] | None:
+    """``3x3`` or ``(k)x(k)`` -> the two sides; None otherwise."""
+    t = text.strip()
+    if "x" not in t and "×" not in t:
+        return None
+    for sep in ("x", "×"):
+        left, s, right = t.partition(sep)
+        if s and _dim_side(left) and _dim_side(right):
+            return left, right
+    return None
+
+
+def _dim_side(s: str) -> bool:
+    s = s.strip()
+    return s.isdigit() or (s.startswith("(") and s.endswith(")"))
+
+
+def _shorten_paths(nodes: list[Node]) -> tuple[Node, ...]:
+    """Drop ``#1`` from ``op#1`` where that op occurs once in its parent."""
+    most: dict[tuple[str, str], int] = {}
+    split = [n.path.split(".") for n in nodes]
+    for segs in split:
+        parent = ""
+        for seg in segs:
+            base, hashed, k = seg.rpartition("#")
+            if hashed and k.isdigit():
+                key = (parent, base)
+                if most.get(key, 0) < int(k):
+                    most[key] = int(k)
+            parent = f"{parent}.{seg}"
+    out = []
+    for node, segs in zip(nodes, split):
+        parent = ""
+        new = []
+        for seg in segs:
+            base, hashed, k = seg.rpartition("#")
+            new.append(base if hashed and k == "1" and most.get((parent, base)) == 1 else seg)
+            parent = f"{parent}.{seg}"
+        path = ".".join(new)
+        out.append(node if path == node.path else replace(node, path=path, loc=node.loc.with_path(path)))
+    return tuple(out)
+
+
+def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
+                   sets: Mapping[str, str] | None = None) -> tuple[dict[str, Value], Shape]:  # fmt: skip
+    """Top-level params after the variant and ``--set`` overrides, and the input shape."""
+    texts: dict[str, Arg] = dict(spec.params)
+    input_dims = spec.input.dims
+    if variant is not None:
+        v = spec.variant(variant)
+        for name, arg in v.params:
+            if name not in texts:
+                raise UnknownNameError(f"variant `{v.name}` sets `{name}`, which is not in `params:`"
+                                       f"{did_you_mean(name, texts)}", arg.loc, code="E210")  # fmt: skip
+            texts[name] = arg
+        if v.input is not None:
+            input_dims = v.input.dims
+    for name, text in (sets or {}).items():
+        if name not in texts:
+            raise UnknownNameError(f"--set {name}=...: the spec has no parameter `{name}`{did_you_mean(name, texts)}"
+                                   f"; params: {', '.join(texts) or 'none'}", Location(spec.file), code="E210")
+        texts[name] = Arg(text, Location("--set"))
+    env: dict[str, Value] = {}
+    shape = Shape(input_dims)
+    for name, arg in texts.items():
+        scope = _Scope("params", env, _Frame(), (), ())
+        builder = Builder.__new__(Builder)
+        builder.file = spec.file
+        env[name] = Builder.value(builder, arg, _Env(env, shape), f"params.{name}", scope)
+    return env, shape
+
+
+def build_graph(spec: ArchitectureSpec, variant: str | None = None, sets: Mapping[str, str] | None = None,
+                input_shape: Shape | None = None, no_bias: bool = False) -> Graph:  # fmt: skip
+    """Expand ``spec`` (with a variant, ``--set`` overrides and an input override) into a :class:`Graph`.
+
+    Inline ``=>`` assertions are checked only for the spec as written (no variant, no
+    overrides), since variants and what-ifs legitimately change shapes.
+    """
+    env, shape = resolve_params(spec, variant, sets)
+    if input_shape is not None:
+        shape = input_shape
+    check_inline = variant is None and not sets and input_shape is None
+    graph = Builder(spec, env, shape, no_bias=no_bias, check_inline=check_inline).build()
+    return replace(graph, variant=variant)

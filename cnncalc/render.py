@@ -1,0 +1,331 @@
+"""Rendering: reports and comparisons -> rich tables, JSON-ready dicts, CSV and Markdown.
+
+This is the only module that formats numbers (``102,760,448``, ``102.8M``); every
+value it receives is an exact int. Columns are described once, in ``COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from .analysis import Comparison, LayerResult, Report, Totals
+from .layers import CONVENTIONS
+from .shapes import Shape
+
+
+def console(width: int | None = None, stderr: bool = False) -> Console:
+    """The one Console factory: honours ``--width``/``COLUMNS`` and ``NO_COLOR``."""
+    if width is None and os.environ.get("COLUMNS", "").isdigit():
+        width = int(os.environ["COLUMNS"])
+    no_color = "NO_COLOR" in os.environ
+    return Console(width=width, stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False,
+                   color_system=None if no_color else "auto")  # fmt: skip
+
+
+def num(n: int) -> str:
+    """``102,760,448``."""
+    return f"{n:,}"
+
+
+def short(n: int | Fraction) -> str:
+    """``102.8M``, ``1.45G``, ``61.1K`` (display only)."""
+    x = float(n)
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}" if abs(x) / scale < 100 else f"{x / scale:.0f}{unit}"
+    return f"{x:g}"
+
+
+def ratio(r: Fraction | None) -> str:
+    """``0.318x`` (or ``-`` when undefined)."""
+    if r is None:
+        return "-"
+    return f"{float(r):.3g}x"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row: a layer or a group of layers."""
+
+    path: str
+    op: str
+    output: Shape
+    totals: Totals
+    kind: str = "layer"  # 'layer', 'group' or 'subtotal'
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: header, justification, and the cell text of a row."""
+
+    header: str
+    justify: str
+    cell: Callable[[Row], str]
+    footer: Callable[[Report], str] = lambda rep: ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("layer", "left", lambda r: r.path, lambda rep: "total"),
+    Column("op", "left", lambda r: r.op),
+    Column("output HxWxC", "right", lambda r: str(r.output), lambda rep: str(rep.output)),
+    Column("params", "right", lambda r: num(r.totals.params), lambda rep: num(rep.total.params)),
+    Column("MACs", "right", lambda r: num(r.totals.macs), lambda rep: num(rep.total.macs)),
+    Column("activations", "right", lambda r: num(r.totals.activations), lambda rep: num(rep.total.activations)),
+)
+
+
+def _layer_row(r: LayerResult) -> Row:
+    return Row(r.path, r.op, r.output, Totals.of([r]))
+
+
+def _group_row(key: str, rs: list[LayerResult], kind: str) -> Row:
+    op = rs[0].op if len(rs) == 1 else f"{len(rs)} layers"
+    return Row(key, op, rs[-1].output, Totals.of(rs), kind if len(rs) > 1 else "layer")
+
+
+def report_rows(report: Report, depth: int | None = None) -> list[Row]:
+    """Rows of ``show``: every layer, with subtotals of top-level blocks; or groups at ``depth``."""
+    if depth is not None:
+        return [_group_row(k, rs, "group") for k, rs in report.groups(depth)]
+    rows: list[Row] = []
+    for key, rs in report.groups(1):
+        rows.extend(_layer_row(r) for r in rs)
+        if sum(1 for r in rs if r.params or r.macs) > 1:  # a block worth a subtotal
+            rows.append(_group_row(key, rs, "subtotal"))
+    return rows
+
+
+def conventions_line(report: Report) -> str:
+    """What the numbers mean, printed under every table."""
+    bias = "no bias (--no-bias)" if report.no_bias else "bias as written"
+    t = report.total
+    return (
+        f"{bias}; params = weights {num(t.weights)} + biases {num(t.biases)} (incl. BN gamma/beta); "
+        f"BN running stats: {num(t.buffers)} buffers, not params; MACs = multiply-accumulates of conv and fc; "
+        f"FLOPs = 2 x MACs = {num(t.flops)}; activations = output elements; batch 1; "
+        f"rounding: {report.rounding}"
+    )
+
+
+def _title(report: Report) -> str:
+    variant = f" [{report.variant}]" if report.variant else ""
+    return f"{report.name}{variant}: input {report.input} -> output {report.output}"
+
+
+def report_table(report: Report, depth: int | None = None) -> Group:
+    """The ``show`` table with totals footer and the conventions line."""
+    table = Table(title=escape(_title(report)), show_footer=True, header_style="bold", footer_style="bold",
+                  title_justify="left", pad_edge=False)  # fmt: skip
+    for col in COLUMNS:
+        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=col.justify == "right")  # type: ignore[arg-type]
+    for row in report_rows(report, depth):
+        style = "dim" if row.kind == "subtotal" else None
+        cells = [Text(col.cell(row)) for col in COLUMNS]
+        if row.kind == "subtotal":
+            cells[0] = Text(f"{row.path} (sum)")
+        table.add_row(*cells, style=style)
+    note = Text(conventions_line(report), style="dim")
+    return Group(table, note)
+
+
+# --------------------------------------------------------------------------- data formats
+
+
+def _shape(s: Shape) -> list[int]:
+    return s.as_list()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bool) or isinstance(v, (int, str)) or v is None:
+        return v
+    if isinstance(v, Fraction):
+        return float(v) if v.denominator != 1 else int(v)
+    if isinstance(v, Shape):
+        return v.as_list()
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "a") and hasattr(v, "b"):
+        return [v.a, v.b]
+    return str(v)
+
+
+def totals_dict(t: Totals) -> dict[str, int]:
+    """Totals as JSON."""
+    return {"params": t.params, "weights": t.weights, "biases": t.biases, "buffers": t.buffers,
+            "macs": t.macs, "flops": t.flops, "activations": t.activations}  # fmt: skip
+
+
+def layer_dict(r: LayerResult) -> dict[str, Any]:
+    """One layer as JSON."""
+    return {
+        "path": r.path,
+        "op": r.op,
+        "inputs": [_shape(s) for s in r.inputs],
+        "output": _shape(r.output),
+        "params": r.params,
+        "weights": r.weights,
+        "biases": r.biases,
+        "buffers": r.buffers,
+        "macs": r.macs,
+        "flops": r.flops,
+        "activations": r.activations,
+        "attrs": {k: _jsonable(v) for k, v in r.attrs.items()},
+        "line": r.loc.line,
+        **({"side": True} if r.side else {}),
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The stable JSON contract of ``show --format json``."""
+    return {
+        "name": report.name,
+        "file": report.file,
+        "variant": report.variant,
+        "settings": dict(report.params),
+        "input": _shape(report.input),
+        "output": _shape(report.output),
+        "layers": [layer_dict(r) for r in report.layers],
+        "total": totals_dict(report.total),
+        "conventions": CONVENTIONS,
+        "no_bias": report.no_bias,
+        "source": report.source,
+    }
+
+
+CSV_FIELDS = ("path", "op", "output", "params", "weights", "biases", "buffers", "macs", "flops", "activations")
+
+
+def report_csv(report: Report, depth: int | None = None) -> str:
+    """Rows as CSV (leaf layers, or groups at ``depth``), with a final total row."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    rows = [_group_row(k, rs, "group") for k, rs in report.groups(depth)] if depth else [
+        _layer_row(r) for r in report.layers]  # fmt: skip
+    for row in rows:
+        t = row.totals
+        w.writerow((row.path, row.op, str(row.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops,
+                    t.activations))  # fmt: skip
+    t = report.total
+    w.writerow(("total", "", str(report.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops,
+                t.activations))  # fmt: skip
+    return buf.getvalue()
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def report_markdown(report: Report, depth: int | None = None) -> str:
+    """A GitHub-flavoured Markdown table with totals and the conventions line."""
+    lines = [f"**{_md_escape(_title(report))}**", ""]
+    lines.append("| " + " | ".join(c.header for c in COLUMNS) + " |")
+    lines.append("|" + "|".join("---" if c.justify == "left" else "---:" for c in COLUMNS) + "|")
+    for row in report_rows(report, depth):
+        cells = [_md_escape(c.cell(row)) for c in COLUMNS]
+        if row.kind == "subtotal":
+            cells[0] = f"*{cells[0]} (sum)*"
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| " + " | ".join(f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in COLUMNS)
+                 + " |")  # fmt: skip
+    lines += ["", f"_{_md_escape(conventions_line(report))}_", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- comparison
+
+_COMPARE_ROWS: tuple[tuple[str, str], ...] = (
+    ("params", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activations", "activations"),
+    ("buffers", "buffers"),
+)  # fmt: skip
+
+
+def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
+    """Totals side by side with ratios to the first; per-group rows at ``depth`` if asked."""
+    reps = comp.reports
+    table = Table(title="comparison (ratios are to the first)", title_justify="left", header_style="bold",
+                  pad_edge=False)  # fmt: skip
+    table.add_column("")
+    for i, rep in enumerate(reps):
+        label = rep.name + (f" [{rep.variant}]" if rep.variant else "")
+        table.add_column(escape(label), justify="right")
+        if i:
+            table.add_column("ratio", justify="right")
+    table.add_row("input", *_spread(comp, lambda rep: str(rep.input), lambda i: ""))
+    table.add_row("output", *_spread(comp, lambda rep: str(rep.output), lambda i: ""))
+    table.add_row("layers", *_spread(comp, lambda rep: num(len(rep.layers)),
+                                     lambda i: ratio(Fraction(len(reps[i].layers), len(reps[0].layers) or 1))))
+    for label, key in _COMPARE_ROWS:
+        table.add_row(label, *_spread(comp, lambda rep, k=key: num(rep.total.get(k)), lambda i, k=key: ratio(comp.ratio(i, k))))  # type: ignore[misc]
+    parts: list[Any] = [table]
+    if depth is not None:
+        detail = Table(title=f"per block (path depth {depth}): MACs / params", title_justify="left",
+                       header_style="bold", pad_edge=False)  # fmt: skip
+        detail.add_column("block")
+        for rep in reps:
+            detail.add_column(escape(rep.name) + " MACs", justify="right")
+            detail.add_column("params", justify="right")
+        for key, totals in comp.rows(depth):
+            cells: list[str] = [key]
+            for t in totals:
+                cells += ["-", "-"] if t is None else [num(t.macs), num(t.params)]
+            detail.add_row(*cells)
+        parts.append(detail)
+    parts.append(Text("MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
+                      "BN gamma/beta; per sample", style="dim"))  # fmt: skip
+    return Group(*parts)
+
+
+def _spread(comp: Comparison, value: Callable[[Report], str], rat: Callable[[int], str]) -> list[str]:
+    cells: list[str] = []
+    for i, rep in enumerate(comp.reports):
+        cells.append(value(rep))
+        if i:
+            cells.append(rat(i))
+    return cells
+
+
+def comparison_dict(comp: Comparison) -> dict[str, Any]:
+    """``compare --format json``: the show objects plus ratios to the first."""
+    return {
+        "architectures": [report_dict(r) for r in comp.reports],
+        "ratios": [
+            {key: (None if (x := comp.ratio(i, key)) is None else float(x)) for _, key in _COMPARE_ROWS}
+            for i in range(len(comp.reports))
+        ],
+    }
+
+
+def comparison_csv(comp: Comparison) -> str:
+    """One CSV row of totals per architecture."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("name", "variant", "input", "output", "params", "macs", "flops", "activations", "buffers"))
+    for r in comp.reports:
+        t = r.total
+        w.writerow((r.name, r.variant or "", str(r.input), str(r.output), t.params, t.macs, t.flops, t.activations,
+                    t.buffers))  # fmt: skip
+    return buf.getvalue()
+
+
+def comparison_markdown(comp: Comparison) -> str:
+    """Totals side by side as a Markdown table."""
+    reps = comp.reports
+    head = ["", *[_md_escape(r.name) for r in reps]]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(reps)]
+    for label, key in _COMPARE_ROWS:
+        cells = [num(r.total.get(key)) + (f" ({ratio(comp.ratio(i, key))})" if i else "") for i, r in enumerate(reps)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| output | " + " | ".join(str(r.output) for r in reps) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,867 @@
+"""Spec files: YAML text -> :class:`ArchitectureSpec`, a syntax tree with locations.
+
+The YAML is read as an event stream (C-accelerated where libyaml is present) and
+built into a small node tree of our own, so that:
+
+* every scalar stays a string with its 1-based line and column; nothing goes
+  through YAML 1.1 implicit typing (``1:2`` is not 62, ``no`` is not False);
+* duplicate keys, anchors/aliases, explicit tags (``!!python/object``) and
+  multiple documents are errors, never silently accepted or executed;
+* size, depth and node-count limits stop hostile input early (see ``LIMITS``).
+
+This stage does no arithmetic: numbers stay text (:class:`Arg`) until
+:mod:`cnncalc.graph` evaluates them, because they may depend on block
+arguments, variants and input shapes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from .errors import Location, SpecError
+
+#: Hard limits on input, so hostile files end quickly with a located error.
+LIMITS = {
+    "file_bytes": 2_000_000,
+    "yaml_depth": 64,
+    "yaml_nodes": 200_000,
+}
+
+TOP_KEYS = (
+    "cnncalc", "name", "description", "source", "input", "params", "variants", "defaults",
+    "rounding", "blocks", "layers", "expect", "notes", "accuracy",
+)  # fmt: skip
+STRUCTURAL = ("concat", "add", "mean", "mul", "repeat", "if", "side", "fractal")
+JOINS = ("concat", "add", "mean", "mul")
+ROUNDING = ("floor", "ceil", "exact")
+
+
+# --------------------------------------------------------------------------- YAML nodes
+
+
+@dataclass(slots=True)
+class YNode:
+    """A YAML node: ``kind`` is 'str', 'seq' or 'map'; maps keep (key, value) pairs in order."""
+
+    kind: str
+    loc: Location
+    text: str = ""
+    items: list[YNode] = field(default_factory=list)
+    pairs: list[tuple[YNode, YNode]] = field(default_factory=list)
+    plain: bool = True  # a plain (unquoted) single-line scalar: columns inside it are exact
+    quote: int = 0  # columns taken by an opening quote
+
+    def get(self, key: str) -> YNode | None:
+        """The value under ``key`` in a mapping."""
+        for k, v in self.pairs:
+            if k.text == key:
+                return v
+        return None
+
+    def describe(self) -> str:
+        """'a mapping', 'a list' or 'text'."""
+        return {"map": "a mapping", "seq": "a list", "str": f"{self.text!r}"}[self.kind]
+
+
+def _mark_loc(file: str, mark: yaml.Mark | None) -> Location:
+    if mark is None:
+        return Location(file)
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+def parse_yaml(text: str, file: str) -> YNode | None:
+    """Build the node tree of a single-document YAML text (None for an empty document)."""
+    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    stack: list[YNode] = []
+    pending_key: list[YNode | None] = []
+    root: YNode | None = None
+    count = 0
+    docs = 0
+    try:
+        for ev in yaml.parse(text, Loader=loader):
+            loc = _mark_loc(file, ev.start_mark)
+            if isinstance(ev, yaml.DocumentStartEvent):
+                docs += 1
+                if docs > 1:
+                    raise SpecError("a spec file holds one YAML document; found a second `---`", loc, code="E101")
+                continue
+            if isinstance(ev, yaml.AliasEvent):
+                raise SpecError(
+                    f"YAML aliases (*{ev.anchor}) are not allowed; use `blocks:` to reuse layers", loc, code="E102"
+                )
+            if not isinstance(ev, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent,
+                                   yaml.SequenceEndEvent, yaml.MappingEndEvent)):  # fmt: skip
+                continue
+            if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                done = stack.pop()
+                pending_key.pop()
+                _attach(stack, pending_key, done)
+                continue
+            if getattr(ev, "anchor", None):
+                raise SpecError(
+                    f"YAML anchors (&{ev.anchor}) are not allowed; use `blocks:` to reuse layers", loc, code="E102"
+                )
+            tag = getattr(ev, "tag", None)
+            if tag not in (None, "!"):
+                raise SpecError(f"YAML tags such as {tag!r} are not allowed (nothing in a spec is typed by tags)",
+                                loc, code="E103")  # fmt: skip
+            count += 1
+            if count > LIMITS["yaml_nodes"]:
+                raise SpecError(f"more than {LIMITS['yaml_nodes']:,} YAML nodes", loc, code="E104")
+            if isinstance(ev, yaml.ScalarEvent):
+                style = ev.style or ""
+                single = ev.start_mark.line == ev.end_mark.line
+                node = YNode("str", loc, text=ev.value, plain=single and style == "",
+                             quote=1 if single and style in ("'", '"') else 0)  # fmt: skip
+                if not stack:
+                    root = node
+                else:
+                    _attach(stack, pending_key, node)
+                continue
+            kind = "seq" if isinstance(ev, yaml.SequenceStartEvent) else "map"
+            if len(stack) >= LIMITS["yaml_depth"]:
+                raise SpecError(f"YAML nested more than {LIMITS['yaml_depth']} levels deep", loc, code="E104")
+            node = YNode(kind, loc)
+            if not stack:
+                root = node
+            stack.append(node)
+            pending_key.append(None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "\t" in problem or "tab" in problem:
+            problem += " (indent with spaces, not tabs)"
+        raise SpecError(f"YAML syntax error: {problem}", _mark_loc(file, mark), code="E101") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML error: {exc}", Location(file), code="E101") from None
+    return root
+
+
+def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) -> None:
+    if not stack:
+        return
+    parent = stack[-1]
+    if parent.kind == "seq":
+        parent.items.append(node)
+        return
+    key = pending_key[-1]
+    if key is None:
+        if node.kind != "str":
+            raise SpecError("mapping keys must be plain text", node.loc, code="E101")
+        for k, _ in parent.pairs:
+            if k.text == node.text:
+                raise SpecError(
+                    f"duplicate key `{node.text}` (first at line {k.loc.line}, column {k.loc.column})",
+                    node.loc,
+                    code="E105",
+                )
+        pending_key[-1] = node
+    else:
+        parent.pairs.append((key, node))
+        pending_key[-1] = None
+
+
+# --------------------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """A value as written (an expression, ``3x3``, ``same``...), with its location.
+
+    ``mapping`` holds a long-form mapping value such as ``pad: {top: 0, bottom: 1}``.
+    """
+
+    text: str
+    loc: Location = field(compare=False, repr=False)
+    mapping: tuple[tuple[str, Arg], ...] | None = None
+    items: tuple[Arg, ...] | None = None  # a YAML list value
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``op arg... key=value...``: a built-in op or a block call."""
+
+    op: str
+    args: tuple[Arg, ...]
+    kwargs: tuple[tuple[str, Arg], ...]
+    loc: Location = field(compare=False, repr=False)
+
+    def kwarg(self, key: str) -> Arg | None:
+        """The value of keyword ``key``, if given."""
+        for k, v in self.kwargs:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeAssert:
+    """An inline ``=> 55x55x96`` (or ``expect:`` on a structural entry)."""
+
+    dims: tuple[int, ...]
+    text: str
+    loc: Location = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpLine:
+    """A comma-separated chain of calls, with an optional shape assertion."""
+
+    calls: tuple[Call, ...]
+    expect: ShapeAssert | None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``concat:``/``add:``/``mean:``/``mul:`` over branches that all read the same input."""
+
+    kind: str
+    branches: tuple[Seq, ...]
+    sources: tuple[Arg, ...]  # from: names; each becomes one more input
+    expect: ShapeAssert | None
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """``repeat: N`` with ``do: <sequence>``; ``i`` is the 0-based index inside."""
+
+    count: Arg
+    body: Seq
+    expect: ShapeAssert | None
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """``if: cond`` / ``then:`` / ``else:`` (else defaults to identity)."""
+
+    cond: Arg
+    then: Seq
+    orelse: Seq
+    expect: ShapeAssert | None
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """``side: <sequence>``: a side head (e.g. an auxiliary classifier) off the main chain."""
+
+    body: Seq
+    source: Arg | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fractal:
+    """``fractal: C`` with ``do:``: FractalNet's expansion f1 = do, f(C+1) = join(f(C)(f(C)(z)), f1(z))."""
+
+    columns: Arg
+    body: Seq
+    join: str
+    expect: ShapeAssert | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubSeq:
+    """A named list of items (``name: [ ... ]``)."""
+
+    body: Seq
+    expect: ShapeAssert | None
+
+
+Body = Union[OpLine, Join, Repeat, If, Side, Fractal, SubSeq]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One entry of a sequence: an optional name and what it does."""
+
+    name: str | None
+    body: Body
+    loc: Location = field(compare=False, repr=False)
+    source: Arg | None = None  # from=NAME on the entry (structural or long form)
+
+
+Seq = tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDef:
+    """``name(p1, p2=default): body``: a reusable, parameterised sub-network."""
+
+    name: str
+    params: tuple[tuple[str, Arg | None], ...]
+    body: Seq
+    loc: Location = field(compare=False, repr=False)
+
+    def signature(self) -> str:
+        """``name(a, b, c=1)``."""
+        inner = ", ".join(n if d is None else f"{n}={d.text}" for n, d in self.params)
+        return f"{self.name}({inner})"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectValue:
+    """An expected count: exact, ``~724M`` (to the precision written) or ``X ±T`` / ``X ±P%``."""
+
+    text: str
+    target: object  # Fraction
+    tolerance: object  # Fraction, absolute
+    source: str
+    loc: Location = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectations:
+    """An ``expect:`` block (totals, output shape, per-layer values)."""
+
+    totals: tuple[tuple[str, ExpectValue], ...] = ()
+    output: ShapeAssert | None = None
+    layers: tuple[tuple[str, Location, tuple[tuple[str, ExpectValue | ShapeAssert], ...]], ...] = ()
+    variants: tuple[tuple[str, Location, Expectations], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A named set of parameter overrides (and optionally another input shape)."""
+
+    name: str
+    params: tuple[tuple[str, Arg], ...]
+    input: ShapeAssert | None
+    loc: Location = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchitectureSpec:
+    """A parsed spec: everything in the file, numbers still as text."""
+
+    file: str
+    name: str
+    input: ShapeAssert
+    layers: Seq
+    params: tuple[tuple[str, Arg], ...] = ()
+    variants: tuple[Variant, ...] = ()
+    defaults: tuple[tuple[str, tuple[tuple[str, Arg], ...]], ...] = ()
+    blocks: tuple[BlockDef, ...] = ()
+    rounding: str = "floor"
+    expect: Expectations = Expectations()
+    source: str = ""
+    description: str = ""
+    accuracy: tuple[tuple[str, str], ...] = ()
+
+    def variant(self, name: str) -> Variant:
+        """The variant called ``name`` (SpecError with a did-you-mean otherwise)."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        known = [v.name for v in self.variants]
+        raise SpecError(
+            f"no variant {name!r}{did_you_mean(name, known)}; variants: {', '.join(known) or 'none'}",
+            Location(self.file),
+            code="E201",
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def did_you_mean(name: str, choices: object) -> str:
+    """``"; did you mean `x`?"`` when a close match exists, else ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)  # type: ignore[call-overload]
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+_KEYVAL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(?!=)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SHAPE = re.compile(r"\s*(\d[\d_]*)\s*(?:[x×]\s*(\d[\d_]*)\s*[x×]\s*(\d[\d_]*))?\s*\Z")
+
+
+def split_top(text: str, sep: str) -> list[tuple[str, int]]:
+    """Split ``text`` at ``sep`` outside brackets; each part with its start offset (parts unstripped)."""
+    parts: list[tuple[str, int]] = []
+    depth = 0
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append((text[start:i], start))
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append((text[start:], start))
+    return parts
+
+
+def split_tokens(text: str) -> list[tuple[str, int]]:
+    """Split at white space outside brackets; tokens with their offsets."""
+    tokens: list[tuple[str, int]] = []
+    depth = 0
+    start = -1
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch.isspace() and depth <= 0:
+            if start >= 0:
+                tokens.append((text[start:i], start))
+                start = -1
+        elif start < 0:
+            start = i
+    if start >= 0:
+        tokens.append((text[start:], start))
+    return tokens
+
+
+def parse_shape(text: str, loc: Location) -> ShapeAssert:
+    """``HxWxC`` or ``N``."""
+    m = _SHAPE.match(text)
+    if not m:
+        raise SpecError(f"expected a shape such as 224x224x3 or 1000, got {text.strip()!r}", loc, code="E106")
+    dims = tuple(int(g.replace("_", "")) for g in m.groups() if g is not None)
+    if any(d <= 0 for d in dims):
+        raise SpecError(f"shape {text.strip()!r} has a dimension that is not positive", loc, code="E106")
+    return ShapeAssert(dims, text.strip(), loc)
+
+
+class _Reader:
+    """Turns the YAML node tree into the syntax tree."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    # -- scalars and op lines
+
+    def token_loc(self, node: YNode, offset: int) -> Location:
+        if node.plain or node.quote:
+            return node.loc.shifted(offset + node.quote)
+        return node.loc
+
+    def text(self, node: YNode, what: str) -> str:
+        if node.kind != "str":
+            raise SpecError(f"{what} must be text, got {node.describe()}", node.loc, code="E107")
+        return node.text
+
+    def op_line(self, node: YNode) -> OpLine:
+        text = node.text
+        expect = None
+        arrow = split_top(text, "=>")
+        if len(arrow) > 2:
+            raise SpecError("more than one `=>` in a line", self.token_loc(node, arrow[2][1] - 2), code="E108")
+        if len(arrow) == 2:
+            shape_text, off = arrow[1]
+            expect = parse_shape(shape_text, self.token_loc(node, off + len(shape_text) - len(shape_text.lstrip())))
+            text = arrow[0][0]
+        calls = []
+        for part, off in split_top(text, ","):
+            if not part.strip():
+                raise SpecError("empty layer between commas", self.token_loc(node, off), code="E108")
+            calls.append(self.call(part, off, node))
+        return OpLine(tuple(calls), expect)
+
+    def call(self, text: str, base: int, node: YNode) -> Call:
+        tokens = split_tokens(text)
+        op, off = tokens[0]
+        loc = self.token_loc(node, base + off)
+        if not _IDENT.match(op):
+            raise SpecError(f"expected an op or block name, got {op!r}", loc, code="E108")
+        args: list[Arg] = []
+        kwargs: list[tuple[str, Arg]] = []
+        for tok, toff in tokens[1:]:
+            tloc = self.token_loc(node, base + toff)
+            m = _KEYVAL.match(tok)
+            if m:
+                key = m.group(1)
+                if any(k == key for k, _ in kwargs):
+                    raise SpecError(f"`{key}=` given twice in `{op}`", tloc, code="E202")
+                value = tok[m.end() :]
+                if not value:
+                    raise SpecError(f"`{key}=` has no value", tloc, code="E108")
+                kwargs.append((key, Arg(value, tloc.shifted(m.end()))))
+            else:
+                if kwargs:
+                    raise SpecError(f"positional value {tok!r} after keyword values in `{op}`", tloc, code="E108")
+                args.append(Arg(tok, tloc))
+        return Call(op, tuple(args), tuple(kwargs), loc)
+
+    def arg(self, node: YNode, what: str) -> Arg:
+        if node.kind == "map":
+            return Arg("", node.loc, mapping=tuple((k.text, self.arg(v, f"{what}.{k.text}")) for k, v in node.pairs))
+        if node.kind == "seq":
+            return Arg("", node.loc, items=tuple(self.arg(v, what) for v in node.items))
+        return Arg(node.text.strip(), self.token_loc(node, len(node.text) - len(node.text.lstrip())))
+
+    # -- sequences
+
+    def seq(self, node: YNode, what: str) -> Seq:
+        if node.kind == "str":
+            return (Item(None, self.op_line(node), node.loc),)
+        if node.kind == "map":
+            return (self.item(node),)
+        if not node.items:
+            raise SpecError(f"{what} is an empty list", node.loc, code="E109")
+        return tuple(self.item(child) for child in node.items)
+
+    def item(self, node: YNode) -> Item:
+        if node.kind == "str":
+            return Item(None, self.op_line(node), node.loc)
+        if node.kind == "seq":
+            return Item(None, SubSeq(self.seq(node, "a nested list"), None), node.loc)
+        keys = [k.text for k, _ in node.pairs]
+        if not keys:
+            raise SpecError("empty mapping in a layer list", node.loc, code="E109")
+        first = keys[0]
+        if first in STRUCTURAL or "op" in keys:
+            return self.structural(node, None)
+        if len(keys) > 1:
+            raise SpecError(
+                f"a named layer is a single `name: layers` pair; found keys {', '.join(keys)}"
+                f" (indent the value, or start a structural entry with one of {', '.join(STRUCTURAL)})",
+                node.pairs[1][0].loc,
+                code="E110",
+            )
+        key, value = node.pairs[0]
+        name = key.text
+        if not _IDENT.match(name):
+            raise SpecError(f"layer name {name!r} must be an identifier (letters, digits, _)", key.loc, code="E110")
+        if value.kind == "str":
+            return Item(name, self.op_line(value), key.loc)
+        if value.kind == "seq":
+            return Item(name, SubSeq(self.seq(value, f"`{name}`"), None), key.loc)
+        inner = self.structural(value, name)
+        return Item(name, inner.body, key.loc, inner.source)
+
+    def _check_keys(self, node: YNode, allowed: tuple[str, ...], what: str) -> None:
+        for k, _ in node.pairs:
+            if k.text not in allowed:
+                raise SpecError(
+                    f"unknown key `{k.text}` in {what}{did_you_mean(k.text, allowed)}; allowed: {', '.join(allowed)}",
+                    k.loc,
+                    code="E111",
+                )
+
+    def _expect_shape(self, node: YNode) -> ShapeAssert | None:
+        v = node.get("expect")
+        return None if v is None else parse_shape(self.text(v, "`expect`"), v.loc)
+
+    def structural(self, node: YNode, name: str | None) -> Item:
+        keys = [k.text for k, _ in node.pairs]
+        first_key = node.pairs[0][0]
+        source = node.get("from")
+        src_arg = self.arg(source, "from") if source is not None else None
+        if "op" in keys:
+            self._check_keys(node, tuple(keys), "")  # any keyword; the registry checks them
+            op = self.text(node.get("op"), "`op`")  # type: ignore[arg-type]
+            kwargs = []
+            args: list[Arg] = []
+            expect = None
+            for k, v in node.pairs:
+                if k.text == "op":
+                    continue
+                if k.text == "expect":
+                    expect = self._expect_shape(node)
+                elif k.text == "from":
+                    continue
+                elif k.text == "args":
+                    args = [self.arg(x, "args") for x in (v.items if v.kind == "seq" else [v])]
+                else:
+                    kwargs.append((k.text, self.arg(v, k.text)))
+            call = Call(op.strip(), tuple(args), tuple(kwargs), node.get("op").loc)  # type: ignore[union-attr]
+            return Item(name, OpLine((call,), expect), node.loc, src_arg)
+        kind = first_key.text
+        value = node.pairs[0][1]
+        expect = self._expect_shape(node)
+        if kind in JOINS:
+            self._check_keys(node, (kind, "expect", "from"), f"`{kind}`")
+            if value.kind != "seq":
+                raise SpecError(f"`{kind}:` takes a list of branches, got {value.describe()}", value.loc, code="E112")
+            branches = tuple(self.seq(b, f"branch {i + 1}") for i, b in enumerate(value.items))
+            sources: tuple[Arg, ...] = ()
+            if src_arg is not None:
+                sources = src_arg.items if src_arg.items is not None else tuple(
+                    Arg(t.strip(), src_arg.loc) for t, _ in split_top(src_arg.text.strip("[]"), ",")
+                )
+            if len(branches) + len(sources) < 1:
+                raise SpecError(f"`{kind}:` needs at least one branch", value.loc, code="E112")
+            return Item(name, Join(kind, branches, sources, expect), first_key.loc)
+        if kind == "repeat":
+            self._check_keys(node, ("repeat", "do", "expect"), "`repeat`")
+            body = node.get("do")
+            if body is None:
+                raise SpecError("`repeat:` needs a `do:` with the layers to repeat", first_key.loc, code="E112")
+            return Item(name, Repeat(self.arg(value, "repeat"), self.seq(body, "`do`"), expect), first_key.loc)
+        if kind == "if":
+            self._check_keys(node, ("if", "then", "else", "expect"), "`if`")
+            then = node.get("then")
+            if then is None:
+                raise SpecError("`if:` needs a `then:`", first_key.loc, code="E112")
+            orelse = node.get("else")
+            other = self.seq(orelse, "`else`") if orelse is not None else (
+                Item(None, OpLine((Call("identity", (), (), first_key.loc),), None), first_key.loc),
+            )  # fmt: skip
+            return Item(name, If(self.arg(value, "if"), self.seq(then, "`then`"), other, expect), first_key.loc)
+        if kind == "side":
+            self._check_keys(node, ("side", "from"), "`side`")
+            return Item(name, Side(self.seq(value, "`side`"), src_arg), first_key.loc)
+        if kind == "fractal":
+            self._check_keys(node, ("fractal", "do", "join", "expect"), "`fractal`")
+            body = node.get("do")
+            if body is None:
+                raise SpecError("`fractal:` needs a `do:` with the unit's layers", first_key.loc, code="E112")
+            join_node = node.get("join")
+            join = self.text(join_node, "`join`").strip() if join_node is not None else "mean"
+            if join not in JOINS:
+                raise SpecError(f"`join: {join}` is not one of {', '.join(JOINS)}", join_node.loc, code="E112")  # type: ignore[union-attr]
+            return Item(name, Fractal(self.arg(value, "fractal"), self.seq(body, "`do`"), join, expect), first_key.loc)
+        raise SpecError(f"unknown structural key `{kind}`", first_key.loc, code="E111")  # pragma: no cover
+
+    # -- top level
+
+    def blocks(self, node: YNode) -> tuple[BlockDef, ...]:
+        if node.kind != "map":
+            raise SpecError(f"`blocks:` must be a mapping of `name(params): layers`, got {node.describe()}",
+                            node.loc, code="E113")  # fmt: skip
+        out = []
+        for key, value in node.pairs:
+            m = re.match(r"\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*\Z", key.text)
+            if not m:
+                raise SpecError(f"block header {key.text!r} must look like `name(a, b, c=1)`", key.loc, code="E113")
+            params: list[tuple[str, Arg | None]] = []
+            inner = m.group(2)
+            if inner and inner.strip():
+                for part, off in split_top(inner, ","):
+                    ploc = key.loc.shifted(m.start(2) + off)
+                    pname, eq, default = part.partition("=")
+                    pname = pname.strip()
+                    if not _IDENT.match(pname):
+                        raise SpecError(f"bad block parameter {part.strip()!r}", ploc, code="E113")
+                    if any(p == pname for p, _ in params):
+                        raise SpecError(f"block parameter `{pname}` given twice", ploc, code="E113")
+                    if not eq and any(d is not None for _, d in params):
+                        raise SpecError(f"parameter `{pname}` without a default follows one with a default",
+                                        ploc, code="E113")  # fmt: skip
+                    params.append((pname, Arg(default.strip(), ploc) if eq else None))
+            out.append(BlockDef(m.group(1), tuple(params), self.seq(value, f"block `{m.group(1)}`"), key.loc))
+        names = [b.name for b in out]
+        for b in out:
+            if names.count(b.name) > 1:
+                raise SpecError(f"block `{b.name}` is defined twice", b.loc, code="E113")
+        return tuple(out)
+
+    def named_args(self, node: YNode, what: str) -> tuple[tuple[str, Arg], ...]:
+        if node.kind != "map":
+            raise SpecError(f"{what} must be a mapping, got {node.describe()}", node.loc, code="E114")
+        out = []
+        for k, v in node.pairs:
+            if not _IDENT.match(k.text):
+                raise SpecError(f"{what}: {k.text!r} is not a valid name", k.loc, code="E114")
+            out.append((k.text, self.arg(v, k.text)))
+        return tuple(out)
+
+    def variants(self, node: YNode) -> tuple[Variant, ...]:
+        if node.kind != "map":
+            raise SpecError(f"`variants:` must be a mapping, got {node.describe()}", node.loc, code="E114")
+        out = []
+        for k, v in node.pairs:
+            params = self.named_args(v, f"variant `{k.text}`")
+            shape = None
+            rest = []
+            for pname, arg in params:
+                if pname == "input":
+                    shape = parse_shape(arg.text, arg.loc)
+                else:
+                    rest.append((pname, arg))
+            out.append(Variant(k.text, tuple(rest), shape, k.loc))
+        return tuple(out)
+
+    def expect_value(self, node: YNode, source: str) -> ExpectValue:
+        if node.kind == "map":
+            self._check_keys(node, ("value", "source", "tolerance"), "an expected value")
+            vnode = node.get("value")
+            if vnode is None:
+                raise SpecError("an expected value needs `value:`", node.loc, code="E115")
+            snode = node.get("source")
+            src = self.text(snode, "`source`") if snode is not None else source
+            tnode = node.get("tolerance")
+            text = self.text(vnode, "`value`") + (f" ±{self.text(tnode, '`tolerance`')}" if tnode else "")
+            return parse_expect_value(text, vnode.loc, src)
+        return parse_expect_value(self.text(node, "an expected value"), node.loc, source)
+
+    def expectations(self, node: YNode, top: bool) -> Expectations:
+        if node.kind != "map":
+            raise SpecError(f"`expect:` must be a mapping, got {node.describe()}", node.loc, code="E115")
+        allowed = ("output", "params", "macs", "flops", "activations", "buffers", "weights", "biases",
+                   "layers", "source") + (("variants",) if top else ())  # fmt: skip
+        self._check_keys(node, allowed, "`expect`")
+        snode = node.get("source")
+        source = self.text(snode, "`source`") if snode is not None else ""
+        totals = []
+        output = None
+        layers = []
+        variants = []
+        for k, v in node.pairs:
+            if k.text == "output":
+                output = parse_shape(self.text(v, "`output`"), v.loc)
+            elif k.text == "layers":
+                if v.kind != "map":
+                    raise SpecError("`expect.layers` must map layer paths to values", v.loc, code="E115")
+                for lk, lv in v.pairs:
+                    if lv.kind != "map":
+                        raise SpecError(f"`expect.layers.{lk.text}` must be a mapping such as "
+                                        "{shape: 55x55x96, params: 34944}", lv.loc, code="E115")  # fmt: skip
+                    self._check_keys(lv, ("shape", "params", "macs", "activations"), f"`expect.layers.{lk.text}`")
+                    entries: list[tuple[str, ExpectValue | ShapeAssert]] = []
+                    for ek, ev in lv.pairs:
+                        if ek.text == "shape":
+                            entries.append(("shape", parse_shape(self.text(ev, "`shape`"), ev.loc)))
+                        else:
+                            entries.append((ek.text, self.expect_value(ev, source)))
+                    layers.append((lk.text, lk.loc, tuple(entries)))
+            elif k.text == "variants":
+                if v.kind != "map":
+                    raise SpecError("`expect.variants` must map variant names to expectations", v.loc, code="E115")
+                for vk, vv in v.pairs:
+                    variants.append((vk.text, vk.loc, self.expectations(vv, top=False)))
+            elif k.text != "source":
+                totals.append((k.text, self.expect_value(v, source)))
+        return Expectations(tuple(totals), output, tuple(layers), tuple(variants))
+
+    def spec(self, root: YNode | None) -> ArchitectureSpec:
+        if root is None:
+            raise SpecError("the file is empty; a spec needs at least `input:` and `layers:`",
+                            Location(self.file, 1, 1), code="E100")  # fmt: skip
+        if root.kind != "map":
+            raise SpecError(f"a spec is a mapping with `input:` and `layers:`, got {root.describe()}",
+                            root.loc, code="E100")  # fmt: skip
+        self._check_keys(root, TOP_KEYS, "the spec")
+        for key in ("input", "layers"):
+            if root.get(key) is None:
+                raise SpecError(f"the spec has no `{key}:`", root.loc, code="E100")
+        inode = root.get("input")
+        assert inode is not None
+        input_shape = parse_shape(self.text(inode, "`input`"), inode.loc)
+        if len(input_shape.dims) != 3:
+            raise SpecError("`input:` must be HxWxC, such as 224x224x3", inode.loc, code="E106")
+        rounding = "floor"
+        rnode = root.get("rounding")
+        if rnode is not None:
+            rounding = self.text(rnode, "`rounding`").strip()
+            if rounding not in ROUNDING:
+                raise SpecError(f"`rounding:` is one of {', '.join(ROUNDING)}, got {rounding!r}", rnode.loc,
+                                code="E114")  # fmt: skip
+        defaults: list[tuple[str, tuple[tuple[str, Arg], ...]]] = []
+        dnode = root.get("defaults")
+        if dnode is not None:
+            if dnode.kind != "map":
+                raise SpecError("`defaults:` maps op names to keyword defaults, e.g. {conv: {bias: false}}",
+                                dnode.loc, code="E114")  # fmt: skip
+            for k, v in dnode.pairs:
+                defaults.append((k.text, self.named_args(v, f"defaults for `{k.text}`")))
+        texts = {}
+        for key in ("name", "source", "description"):
+            n = root.get(key)
+            texts[key] = self.text(n, f"`{key}`").strip() if n is not None else ""
+        acc = root.get("accuracy")
+        accuracy = tuple((k, a.text) for k, a in self.named_args(acc, "`accuracy`")) if acc is not None else ()
+        pnode, vnode, bnode, enode = (root.get(k) for k in ("params", "variants", "blocks", "expect"))
+        return ArchitectureSpec(
+            file=self.file,
+            name=texts["name"] or Path(self.file).stem,
+            input=input_shape,
+            layers=self.seq(root.get("layers"), "`layers`"),  # type: ignore[arg-type]
+            params=self.named_args(pnode, "`params`") if pnode is not None else (),
+            variants=self.variants(vnode) if vnode is not None else (),
+            defaults=tuple(defaults),
+            blocks=self.blocks(bnode) if bnode is not None else (),
+            rounding=rounding,
+            expect=self.expectations(enode, top=True) if enode is not None else Expectations(),
+            source=texts["source"],
+            description=texts["description"],
+            accuracy=accuracy,
+        )
+
+
+_SUFFIX = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "B": 10**9}
+_EXPECT = re.compile(r"\s*(~)?\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB]?)\s*(?:(?:±|\+-|\+/-)\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB%]?))?\s*\Z")
+
+
+def parse_expect_value(text: str, loc: Location, source: str = "") -> ExpectValue:
+    """``60_965_224``, ``~724M``, ``4.09G ±1%``, ``138.4M ±0.1M``."""
+    from fractions import Fraction
+
+    m = _EXPECT.match(text)
+    if not m:
+        raise SpecError(
+            f"expected a count such as 60_965_224, ~724M or 4.09G ±1%, got {text.strip()!r}", loc, code="E115"
+        )
+    approx, num, suffix, tol, tol_suffix = m.groups()
+    digits = num.replace("_", "").replace(",", "")
+    scale = _SUFFIX[suffix]
+    target = Fraction(digits) * scale
+    tolerance = Fraction(0)
+    if approx:
+        decimals = len(digits.partition(".")[2])
+        tolerance = Fraction(scale, 2 * 10**decimals)
+    if tol is not None:
+        t = Fraction(tol.replace("_", "").replace(",", ""))
+        tolerance = max(tolerance, target * t / 100 if tol_suffix == "%" else t * _SUFFIX[tol_suffix or ""])
+    if not approx and tol is None and target.denominator != 1:
+        raise SpecError(f"{text.strip()!r} is not a whole count; write ~{text.strip()} for a rounded figure",
+                        loc, code="E115")  # fmt: skip
+    return ExpectValue(text.strip(), target, tolerance, source, loc)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a spec file as UTF-8 text, with located errors for size, binary data and encoding."""
+    p = Path(path)
+    name = str(path)
+    try:
+        size = p.stat().st_size
+        if size > LIMITS["file_bytes"]:
+            raise SpecError(f"the file is {size:,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
+                            Location(name), code="E104")  # fmt: skip
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror or exc}", Location(name), code="E100") from None
+    return decode(data, name)
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text from bytes, rejecting NUL bytes and invalid encodings with a location."""
+    if len(data) > LIMITS["file_bytes"]:
+        raise SpecError(f"the file is {len(data):,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
+                        Location(name), code="E104")  # fmt: skip
+    if b"\0" in data:
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise SpecError("the file contains NUL bytes; is it a binary file?", Location(name, line, 1), code="E100")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Location(name, line, col),
+                        code="E100") from None  # fmt: skip
+    return text
+
+
+def parse_spec(text: str, file: str = "<spec>") -> ArchitectureSpec:
+    """Parse spec text (YAML) into an :class:`ArchitectureSpec`."""
+    if len(text) > LIMITS["file_bytes"]:
+        raise SpecError(f"the spec is {len(text):,} characters; specs are limited to {LIMITS['file_bytes']:,}",
+                        Location(file), code="E104")  # fmt: skip
+    return _Reader(file).spec(parse_yaml(text, file))
+
+
+def load_spec(path: str | Path) -> ArchitectureSpec:
+    """Read and parse the spec file at ``path``."""
+    return parse_spec(read_text(path), str(path))
