@@ -353,9 +353,6 @@ class Builder:
 
     def item(self, item: Item, cur: int, scope: _Scope) -> int:
         if item.name is not None:
-            if L.lookup(item.name) is not None or item.name in self.blocks:
-                raise self.fail(SpecError(f"layer name `{item.name}` is also the name of an op or block; rename it",
-                                          code="E206"), item.loc, scope.join(item.name), scope)  # fmt: skip
             if item.name == "input":
                 raise self.fail(SpecError("`input` is reserved for the network input; rename the layer",
                                           code="E206"), item.loc, item.name, scope)  # fmt: skip

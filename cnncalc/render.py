@@ -90,7 +90,7 @@ def _layer_row(r: LayerResult) -> Row:
 
 
 def _group_row(key: str, rs: list[LayerResult], kind: str) -> Row:
-    op = rs[0].op if len(rs) == 1 else f"{len(rs)} layers"
+    op = rs[0].op if len(rs) == 1 else f"[{len(rs)}]"
     return Row(key, op, rs[-1].output, Totals.of(rs), kind if len(rs) > 1 else "layer")
 
 
@@ -128,7 +128,8 @@ def report_table(report: Report, depth: int | None = None) -> Group:
     table = Table(title=escape(_title(report)), show_footer=True, header_style="bold", footer_style="bold",
                   title_justify="left", pad_edge=False)  # fmt: skip
     for col in COLUMNS:
-        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=col.justify == "right")  # type: ignore[arg-type]
+        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=True,  # type: ignore[arg-type]
+                         overflow="fold" if col is COLUMNS[0] else "ellipsis")
     for row in report_rows(report, depth):
         style = "dim" if row.kind == "subtotal" else None
         cells = [Text(col.cell(row)) for col in COLUMNS]
