@@ -141,6 +141,14 @@ class Comparison:
     """Several reports side by side; ratios are to the first."""
 
     reports: tuple[Report, ...]
+    labels: tuple[str, ...] = ()  # what the user typed for each (defaults to the reports' names)
+
+    def label(self, i: int) -> str:
+        """The column label of report ``i``."""
+        if i < len(self.labels):
+            return self.labels[i]
+        rep = self.reports[i]
+        return rep.name + (f" [{rep.variant}]" if rep.variant else "")
 
     def ratio(self, i: int, key: str) -> Fraction | None:
         """report[i].key / report[0].key, exactly (None when the first is 0)."""
@@ -163,9 +171,9 @@ class Comparison:
         return [(k, [t.get(k) for t in tables]) for k in order]
 
 
-def compare(reports: Sequence[Report]) -> Comparison:
-    """Compare reports (ratios to the first)."""
-    return Comparison(tuple(reports))
+def compare(reports: Sequence[Report], labels: Sequence[str] = ()) -> Comparison:
+    """Compare reports (ratios to the first), labelled as the user named them."""
+    return Comparison(tuple(reports), tuple(labels))
 
 
 # --------------------------------------------------------------------------- expectations

@@ -197,7 +197,7 @@ def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], 
     for name in specs:
         spec_name, _, var = name.partition(":") if not Path(name).exists() else (name, "", "")
         reports.append(_analyze(spec_name, var or variant, sets, input_shape, no_bias))
-    comp = compare_reports(reports)
+    comp = compare_reports(reports, specs)
     from . import render
 
     if fmt == "json":

@@ -189,8 +189,8 @@ def _validate(tree: ast.AST) -> None:
             raise _Err(f"literal {node.value!r} is not allowed in an expression", col)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-                name = node.func.id if isinstance(node.func, ast.Name) else "this call"
-                raise _Err(f"unknown function {name!r}; known: {', '.join(sorted(_FUNCS))}", col)
+                what = f"unknown function {node.func.id!r}" if isinstance(node.func, ast.Name) else "not a function"
+                raise _Err(f"{what}; the functions are {', '.join(sorted(_FUNCS))}", col)
 
 
 def _const(v: object) -> Value:

@@ -211,7 +211,8 @@ class Builder:
         x = _split_dim(text)
         if x is not None:
             a, b = (self.value(Arg(t, arg.loc), env, path, scope) for t in x)
-            return Dim(self.whole(a, arg, "a dimension", path, scope), self.whole(b, arg, "a dimension", path, scope))
+            return Dim(self.whole(a, arg, "a dimension", path, scope, 0),
+                       self.whole(b, arg, "a dimension", path, scope, 0))  # fmt: skip
         if text in WORDS and text not in env:
             return text
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
@@ -125,8 +126,7 @@ def _title(report: Report) -> str:
 
 def report_table(report: Report, depth: int | None = None) -> Group:
     """The ``show`` table with totals footer and the conventions line."""
-    table = Table(title=escape(_title(report)), show_footer=True, header_style="bold", footer_style="bold",
-                  title_justify="left", pad_edge=False)  # fmt: skip
+    table = Table(show_footer=True, header_style="bold", footer_style="bold", box=box.SIMPLE, pad_edge=False)
     for col in COLUMNS:
         table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=True,  # type: ignore[arg-type]
                          overflow="fold" if col is COLUMNS[0] else "ellipsis")
@@ -137,7 +137,7 @@ def report_table(report: Report, depth: int | None = None) -> Group:
             cells[0] = Text(f"{row.path} (sum)")
         table.add_row(*cells, style=style)
     note = Text(conventions_line(report), style="dim")
-    return Group(table, note)
+    return Group(Text(_title(report), style="bold"), table, note)
 
 
 # --------------------------------------------------------------------------- data formats
@@ -256,11 +256,10 @@ def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
     """Totals side by side with ratios to the first; per-group rows at ``depth`` if asked."""
     reps = comp.reports
     table = Table(title="comparison (ratios are to the first)", title_justify="left", header_style="bold",
-                  pad_edge=False)  # fmt: skip
+                  box=box.SIMPLE, pad_edge=False)  # fmt: skip
     table.add_column("")
-    for i, rep in enumerate(reps):
-        label = rep.name + (f" [{rep.variant}]" if rep.variant else "")
-        table.add_column(escape(label), justify="right")
+    for i in range(len(reps)):
+        table.add_column(escape(comp.label(i)), justify="right")
         if i:
             table.add_column("ratio", justify="right")
     table.add_row("input", *_spread(comp, lambda rep: str(rep.input), lambda i: ""))
@@ -272,10 +271,10 @@ def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
     parts: list[Any] = [table]
     if depth is not None:
         detail = Table(title=f"per block (path depth {depth}): MACs / params", title_justify="left",
-                       header_style="bold", pad_edge=False)  # fmt: skip
+                       header_style="bold", box=box.SIMPLE, pad_edge=False)  # fmt: skip
         detail.add_column("block")
-        for rep in reps:
-            detail.add_column(escape(rep.name) + " MACs", justify="right")
+        for i in range(len(reps)):
+            detail.add_column(escape(comp.label(i)) + " MACs", justify="right")
             detail.add_column("params", justify="right")
         for key, totals in comp.rows(depth):
             cells: list[str] = [key]
@@ -301,6 +300,7 @@ def comparison_dict(comp: Comparison) -> dict[str, Any]:
     """``compare --format json``: the show objects plus ratios to the first."""
     return {
         "architectures": [report_dict(r) for r in comp.reports],
+        "labels": [comp.label(i) for i in range(len(comp.reports))],
         "ratios": [
             {key: (None if (x := comp.ratio(i, key)) is None else float(x)) for _, key in _COMPARE_ROWS}
             for i in range(len(comp.reports))
@@ -312,10 +312,10 @@ def comparison_csv(comp: Comparison) -> str:
     """One CSV row of totals per architecture."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(("name", "variant", "input", "output", "params", "macs", "flops", "activations", "buffers"))
-    for r in comp.reports:
+    w.writerow(("label", "name", "variant", "input", "output", "params", "macs", "flops", "activations", "buffers"))
+    for i, r in enumerate(comp.reports):
         t = r.total
-        w.writerow((r.name, r.variant or "", str(r.input), str(r.output), t.params, t.macs, t.flops, t.activations,
+        w.writerow((comp.label(i), r.name, r.variant or "", str(r.input), str(r.output), t.params, t.macs, t.flops, t.activations,
                     t.buffers))  # fmt: skip
     return buf.getvalue()
 
@@ -323,7 +323,7 @@ def comparison_csv(comp: Comparison) -> str:
 def comparison_markdown(comp: Comparison) -> str:
     """Totals side by side as a Markdown table."""
     reps = comp.reports
-    head = ["", *[_md_escape(r.name) for r in reps]]
+    head = ["", *[_md_escape(comp.label(i)) for i in range(len(reps))]]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(reps)]
     for label, key in _COMPARE_ROWS:
         cells = [num(r.total.get(key)) + (f" ({ratio(comp.ratio(i, key))})" if i else "") for i, r in enumerate(reps)]

@@ -135,8 +135,9 @@ def parse_yaml(text: str, file: str) -> YNode | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        if "\t" in problem or "tab" in problem:
-            problem += " (indent with spaces, not tabs)"
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column: mark.column + 1] == "\t":
+            problem += " (a tab: indent with spaces, not tabs)"
         raise SpecError(f"YAML syntax error: {problem}", _mark_loc(file, mark), code="E101") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", Location(file), code="E101") from None
@@ -427,7 +428,7 @@ def parse_shape(text: str, loc: Location) -> ShapeAssert:
     """``HxWxC`` or ``N``."""
     m = _SHAPE.match(text)
     if not m:
-        raise SpecError(f"expected a shape such as 224x224x3 or 1000, got {text.strip()!r}", loc, code="E106")
+        raise SpecError(f"expected a shape HxWxC such as 224x224x3 (or N, a flat vector), got {text.strip()!r}", loc, code="E106")
     dims = tuple(int(g.replace("_", "")) for g in m.groups() if g is not None)
     if any(d <= 0 for d in dims):
         raise SpecError(f"shape {text.strip()!r} has a dimension that is not positive", loc, code="E106")
@@ -640,7 +641,7 @@ class _Reader:
             inner = m.group(2)
             if inner and inner.strip():
                 for part, off in split_top(inner, ","):
-                    ploc = key.loc.shifted(m.start(2) + off)
+                    ploc = key.loc.shifted(key.quote + m.start(2) + off + len(part) - len(part.lstrip()))
                     pname, eq, default = part.partition("=")
                     pname = pname.strip()
                     if not _IDENT.match(pname):

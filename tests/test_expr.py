@@ -1,0 +1,66 @@
+"""The exact, safe expression language."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnncalc.errors import ExprError
+from cnncalc.expr import evaluate
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "value"),
+    [
+        ("0.29*100", {}, 29),  # exact: a float would give 28.999999999999996
+        ("int(64*alpha)", {"alpha": Fraction(3, 4)}, 48),
+        ("max(int(32*0.25), 8)", {}, 8),
+        ("divisible(32*0.75, 8)", {}, 24),
+        ("divisible(96*0.5, 8)", {}, 48),
+        ("divisible(0.9*8, 8)", {}, 8),
+        ("depths[1]", {"depths": (3, 4, 6, 3)}, 4),
+        ("4*mid", {"mid": 64}, 256),
+        ("in_c//2", {"in_c": 1024}, 512),
+        ("2 if i == 0 else 1", {"i": 0}, 2),
+        ("stride != 1 or c != out", {"stride": 1, "c": 64, "out": 256}, True),
+        ("7/2", {}, Fraction(7, 2)),
+        ("round(2.5)", {}, 2),
+        ("ceil(2.1)", {}, 3),
+        ("2**10", {}, 1024),
+        ("[1, 2] + [3]", {}, (1, 2, 3)),
+    ],
+)
+def test_values(text: str, env: dict, value: object) -> None:
+    assert evaluate(text, env) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("alpah*2", "undefined name 'alpah'"),
+        ("__import__('os')", "unknown function"),
+        ("(lambda: 1)()", "not a function"),
+        ("x.y", "not allowed"),
+        ("'a'", "not allowed"),
+        ("1/0", "division by zero"),
+        ("10**10**10", "too large"),
+        ("[1][3]", "out of range"),
+        ("1 +", "cannot parse"),
+    ],
+)
+def test_errors(text: str, message: str) -> None:
+    with pytest.raises(ExprError, match=message):
+        evaluate(text, {"x": 1})
+
+
+@given(st.integers(-10**6, 10**6), st.integers(1, 10**4))
+def test_integer_arithmetic_agrees_with_python(a: int, b: int) -> None:
+    env = {"a": a, "b": b}
+    assert evaluate("a + b", env) == a + b
+    assert evaluate("a * b - b", env) == a * b - b
+    assert evaluate("a // b", env) == a // b
+    assert evaluate("a % b", env) == a % b
+    assert evaluate("a / b", env) == Fraction(a, b)
