@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .analysis import Report, analyze
+from .errors import CnncalcError
 from .graph import build_graph
 from .library import Found, bundled_names, find_spec
 from .shapes import Shape
@@ -32,11 +33,14 @@ def analyze_spec(spec: str | Path, variant: str | None = None, sets: Mapping[str
     return analyze(graph, parsed)
 
 
-def library_reports() -> list[tuple[str, str, str | None, Report]]:
-    """(name, file, variant, report) for every name in the bundled library."""
-    out = []
+def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]]:
+    """(name, file, variant, report or the error that stops it) for every name in the bundled library."""
+    out: list[tuple[str, str, str | None, Report | CnncalcError]] = []
     for name, found in sorted(bundled_names().items()):
-        rep = analyze_spec(str(found.path), variant=found.variant)
+        try:
+            rep: Report | CnncalcError = analyze_spec(str(found.path), variant=found.variant)
+        except CnncalcError as err:
+            rep = err
         out.append((name, found.path.name, found.variant, rep))
     return out
 

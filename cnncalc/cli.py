@@ -156,6 +156,8 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
         cnncalc show resnet50 --input 448x448x3 --depth 1
     """
     report = _analyze(spec, variant, sets, input_shape, no_bias)
+    for warning in report.warnings:
+        _echo_error(warning)
     if fmt == "json":
         from .render import report_dict
 
@@ -294,25 +296,46 @@ def list_(fmt: str, width: int | None) -> None:
     from .api import library_reports
 
     rows = library_reports()
+    broken = [(n, r) for n, _, _, r in rows if isinstance(r, CnncalcError)]
+    good = [(n, f, v, r) for n, f, v, r in rows if not isinstance(r, CnncalcError)]
     if fmt == "json":
         click.echo(json.dumps([{"name": n, "file": f, "variant": v, "input": r.input.as_list(),
                                 "output": r.output.as_list(), "params": r.total.params, "macs": r.total.macs,
-                                "source": r.source} for n, f, v, r in rows], indent=1))  # fmt: skip
-        return
-    from rich.table import Table
+                                "source": r.source} for n, f, v, r in good], indent=1))  # fmt: skip
+    else:
+        from rich.table import Table
 
-    from . import render
+        from . import render
 
-    table = Table(title="bundled specs (cnncalc show NAME)", title_justify="left", header_style="bold",
-                  pad_edge=False)  # fmt: skip
-    for h, j in (("name", "left"), ("input", "right"), ("output", "right"), ("params", "right"),
-                 ("MACs", "right"), ("source", "left")):  # fmt: skip
-        table.add_column(h, justify=j, no_wrap=j == "right")  # type: ignore[arg-type]
-    for name, _, _, r in rows:
-        src = r.source.splitlines()[0] if r.source else ""
-        table.add_row(name, str(r.input), str(r.output), render.num(r.total.params), render.num(r.total.macs),
-                      render.escape(src))  # fmt: skip
-    render.console(width).print(table)
+        table = Table(title="bundled specs (cnncalc show NAME)", title_justify="left", header_style="bold",
+                      box=render.box.SIMPLE, pad_edge=False)  # fmt: skip
+        for h, j in (("name", "left"), ("input", "right"), ("output", "right"), ("params", "right"),
+                     ("MACs", "right"), ("source", "left")):  # fmt: skip
+            table.add_column(h, justify=j, no_wrap=j == "right")  # type: ignore[arg-type]
+        for name, _, _, r in good:
+            src = r.source.split(". ")[0] if r.source else ""
+            table.add_row(name, str(r.input), str(r.output), render.num(r.total.params), render.num(r.total.macs),
+                          render.escape(src))  # fmt: skip
+        render.console(width).print(table)
+    for name, err in broken:
+        click.echo(f"{name}: {err.headline()}", err=True)
+    if broken:
+        sys.exit(ExitCode.FAILED)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of spec files, for editors (yaml-language-server).
+
+    \b
+    Example:
+        cnncalc schema > cnncalc.schema.json
+        # then, as the first line of a spec:
+        # yaml-language-server: $schema=cnncalc.schema.json
+    """
+    from importlib.resources import files
+
+    click.echo(files("cnncalc").joinpath("spec.schema.json").read_text(encoding="utf-8"), nl=False)
 
 
 def main() -> None:

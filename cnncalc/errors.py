@@ -75,7 +75,7 @@ class CnncalcError(Exception):
         """The one-line form: ``file:line:col: error: path: message``."""
         loc = self.location
         where = loc.prefix() if loc else "<spec>"
-        path = f"{loc.path}: " if loc and loc.path and not self.message.startswith(loc.path) else ""
+        path = f"{loc.path}: " if loc and loc.path and not self.message.startswith(f"`{loc.path}`") else ""
         return f"{where}: {self.severity}: {path}{self.message}"
 
     def __str__(self) -> str:

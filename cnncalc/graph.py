@@ -70,6 +70,7 @@ class Graph:
     params: tuple[tuple[str, str], ...] = ()  # the resolved top-level params, as text
     rounding: str = "floor"
     no_bias: bool = False
+    warnings: tuple[CnncalcError, ...] = ()
 
     @property
     def output_shape(self) -> Shape:
@@ -142,6 +143,7 @@ class _Scope:
     counters: dict[str, int] = field(default_factory=dict)
     i: int | None = None
     side: bool = False
+    static: dict[str, int] | None = None  # how often each unnamed op/kind occurs here, counted before expansion
 
     def child(self, segment: str) -> _Scope:
         return _Scope(self.join(segment), self.env, self.frame, self.chain, self.active, {}, self.i, self.side)
@@ -150,9 +152,42 @@ class _Scope:
         return f"{self.prefix}.{segment}" if self.prefix else segment
 
     def segment(self, base: str) -> str:
+        """``base#k``, or just ``base`` when it is the only one of its kind in this scope."""
         k = self.counters.get(base, 0) + 1
         self.counters[base] = k
+        if self.static is not None and self.static.get(base, 0) <= 1:
+            return base
         return f"{base}#{k}"
+
+
+def _base(call: Call) -> str:
+    lt = L.lookup(call.op)
+    return lt.name if lt is not None else call.op
+
+
+def _static_counts(items: Seq, into: dict[str, int] | None = None) -> dict[str, int]:
+    """How many unnamed segments of each kind a sequence makes at its own level (2 standing for 'several').
+
+    Counting before expansion lets a lone op be called ``conv`` rather than ``conv#1``, in tables and in
+    errors alike; ``if`` branches count as the larger of the two, repeats as several.
+    """
+    counts: dict[str, int] = {} if into is None else into
+    for item in items:
+        if item.name is not None:
+            continue
+        body = item.body
+        if isinstance(body, OpLine):
+            for call in body.calls:
+                base = _base(call)
+                counts[base] = counts.get(base, 0) + (2 if call.kwarg("repeat") is not None else 1)
+        elif isinstance(body, If):
+            a, b = _static_counts(body.then), _static_counts(body.orelse)
+            for key in a.keys() | b.keys():
+                counts[key] = counts.get(key, 0) + max(a.get(key, 0), b.get(key, 0))
+        else:
+            key = _STRUCT_BASE.get(type(body), "") or getattr(body, "kind", "")
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class Builder:
@@ -169,6 +204,8 @@ class Builder:
         self.rounding = spec.rounding
         self.nodes: list[Node] = []
         self.shapes: list[Shape] = []
+        self.warnings: list[CnncalcError] = []
+        self.warned: set[int] = set()
         self.blocks: dict[str, BlockDef] = {b.name: b for b in spec.blocks}
         self.defaults: dict[str, dict[str, Arg]] = {}
         for op, kws in spec.defaults:
@@ -267,6 +304,11 @@ class Builder:
             return v
         if kind in ("count", "index"):
             return self.whole(v, arg, what, path, scope, 1 if kind == "count" else 0)
+        if kind == "table":
+            if not isinstance(v, tuple) or not all(isinstance(row, tuple) for row in v):
+                raise self.fail(ExprError(f"{what} must be a list of lists of channel numbers, got {fmt(v)}",
+                                          code="E303"), arg.loc, path, scope)  # fmt: skip
+            return tuple(tuple(self.whole(x, arg, "a channel number", path, scope, 0) for x in row) for row in v)
         if kind == "pad":
             if isinstance(v, str):
                 return v
@@ -343,11 +385,14 @@ class Builder:
     def build(self) -> Graph:
         scope = _Scope("", self.base_env, _Frame(), (), ())
         out = self.seq(self.spec.layers, INPUT, scope)
-        nodes = _shorten_paths(self.nodes)
+        nodes = tuple(self.nodes)
         params = tuple((k, fmt(v)) for k, v in self.base_env.items())
-        return Graph(self.spec.name, self.file, self.input, nodes, out, None, params, self.rounding, self.no_bias)
+        return Graph(self.spec.name, self.file, self.input, nodes, out, None, params, self.rounding, self.no_bias,
+                     tuple(self.warnings))  # fmt: skip
 
     def seq(self, items: Seq, cur: int, scope: _Scope) -> int:
+        if scope.static is None:
+            scope.static = _static_counts(items)
         for item in items:
             cur = self.item(item, cur, scope)
         return cur
@@ -366,10 +411,8 @@ class Builder:
             if item.name is not None:
                 sub = scope.child(item.name)
             else:
-                base = {Join: None, Repeat: "repeat", If: None, Side: "side", Fractal: "fractal", SubSeq: "seq"}[
-                    type(body)]  # fmt: skip
-                base = body.kind if isinstance(body, Join) else base
-                sub = scope if isinstance(body, If) else scope.child(scope.segment(base or "if"))
+                base = _STRUCT_BASE.get(type(body), "") or getattr(body, "kind", "")
+                sub = scope if isinstance(body, If) else scope.child(scope.segment(base))
             out = self.structural(item, body, cur, sub, scope)
         if item.name is not None:
             prev = scope.frame.names.get(item.name)
@@ -381,6 +424,7 @@ class Builder:
 
     def structural(self, item: Item, body: Any, cur: int, sub: _Scope, outer: _Scope) -> int:
         if isinstance(body, Join):
+            self.lint_branches(item, body, sub)
             inputs = []
             branch_notes = []
             for b, branch in enumerate(body.branches):
@@ -404,6 +448,7 @@ class Builder:
             n = self.whole(self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.prefix, sub),
                            body.count, "`repeat`", sub.prefix, sub, 0)  # fmt: skip
             self.check_repeat(n, body.count, sub)
+            sub.static = _SEVERAL  # every op in a repeated body occurs several times: always numbered
             start = len(self.nodes)
             for i in range(n):
                 sub.i = i
@@ -442,6 +487,22 @@ class Builder:
             return out
         raise AssertionError(type(body))  # pragma: no cover
 
+    def lint_branches(self, item: Item, body: Join, scope: _Scope) -> None:
+        """Warn about the YAML flow-list trap: in `[a, b]` commas separate branches, not layers."""
+        if id(item) in self.warned:
+            return
+        for b, branch in enumerate(body.branches):
+            only = branch[0].body if len(branch) == 1 else None
+            if isinstance(only, OpLine) and len(only.calls) == 1 and only.calls[0].op in _ELEMENTWISE:
+                self.warned.add(id(item))
+                warn = SpecError(
+                    f"branch {b + 1} of `{body.kind}` is only `{only.calls[0].op}`, applied to the join's input;"
+                    " in a YAML flow list [a, b] commas separate branches: put a multi-layer branch on one"
+                    " `- ` line (`- conv 64 1x1, relu`)", branch[0].loc.with_path(scope.prefix), code="W101")
+                warn.severity = "warning"
+                self.warnings.append(warn)
+                return
+
     def fractal(self, cols: int, cur: int, body: Fractal, scope: _Scope, prefix: str, loc: Location) -> list[int]:
         """The column outputs of a ``cols``-column fractal block, before its final join.
 
@@ -474,6 +535,8 @@ class Builder:
             self.assert_shape(line.expect, cur, scope.join(item.name), scope)
             return cur
         sub = scope.child(item.name) if item.name is not None else scope
+        if sub.static is None:
+            sub.static = _static_counts((Item(None, line, item.loc),))
         for call in calls:
             cur = self.call(call, cur, sub)
         what = scope.join(item.name) if item.name else self.nodes[cur].path if cur != INPUT else "input"
@@ -498,6 +561,8 @@ class Builder:
                        rep, "`repeat`", scope.join(name or call.op), scope, 0)  # fmt: skip
         self.check_repeat(n, rep, scope)
         sub = scope.child(name) if name is not None else scope
+        if name is not None:
+            sub.static = _SEVERAL
         start = len(self.nodes)
         for i in range(n):
             cur = self.once(call, lt, block, cur, sub, None, i)
@@ -542,7 +607,7 @@ class Builder:
         for spec in lt.args:
             arg = given.get(spec.name) or defaults.get(spec.name)
             if arg is None:
-                if spec.default is None and spec.name != "stride":
+                if spec.default is None and not spec.optional:
                     raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
                                               code="E208"), call.loc, path, scope)  # fmt: skip
                 attrs[spec.name] = spec.default
@@ -598,6 +663,19 @@ class Builder:
         return self.seq(block.body, cur, sub)
 
 
+class _Several(dict):  # type: ignore[type-arg]
+    """Static counts of a repeated scope: every kind occurs several times."""
+
+    def get(self, key: object, default: object = None) -> int:  # type: ignore[override]
+        return 2
+
+
+_SEVERAL = _Several()
+_ELEMENTWISE = frozenset(("relu", "relu6", "sigmoid", "tanh", "elu", "gelu", "swish", "silu", "hswish", "hsigmoid",
+                          "softmax", "leaky", "dropout", "bn", "lrn"))  # fmt: skip
+_STRUCT_BASE: dict[type, str] = {Repeat: "repeat", Side: "side", Fractal: "fractal", SubSeq: "seq", If: "if"}
+
+
 def _split_dim(text: str) -> tuple[str, str] | None:
     """``3x3`` or ``(k)x(k)`` -> the two sides; None otherwise."""
     t = text.strip()
@@ -613,32 +691,6 @@ def _split_dim(text: str) -> tuple[str, str] | None:
 def _dim_side(s: str) -> bool:
     s = s.strip()
     return s.isdigit() or (s.startswith("(") and s.endswith(")"))
-
-
-def _shorten_paths(nodes: list[Node]) -> tuple[Node, ...]:
-    """Drop ``#1`` from ``op#1`` where that op occurs once in its parent."""
-    most: dict[tuple[str, str], int] = {}
-    split = [n.path.split(".") for n in nodes]
-    for segs in split:
-        parent = ""
-        for seg in segs:
-            base, hashed, k = seg.rpartition("#")
-            if hashed and k.isdigit():
-                key = (parent, base)
-                if most.get(key, 0) < int(k):
-                    most[key] = int(k)
-            parent = f"{parent}.{seg}"
-    out = []
-    for node, segs in zip(nodes, split):
-        parent = ""
-        new = []
-        for seg in segs:
-            base, hashed, k = seg.rpartition("#")
-            new.append(base if hashed and k == "1" and most.get((parent, base)) == 1 else seg)
-            parent = f"{parent}.{seg}"
-        path = ".".join(new)
-        out.append(node if path == node.path else replace(node, path=path, loc=node.loc.with_path(path)))
-    return tuple(out)
 
 
 def resolve_params(spec: ArchitectureSpec, variant: str | None = None,

@@ -9,7 +9,8 @@ Counting conventions (the single source; the README and every table footer quote
   ``bias=false`` or ``--no-bias``), and batch norm's gamma and beta (2 per
   channel). BN running mean and variance are **buffers**, reported apart
   (PyTorch's ``num_batches_tracked`` counter is not counted).
-* **MACs** are the multiply-accumulates of conv, depthwise conv and fc layers:
+* **MACs** are the multiply-accumulates of conv, depthwise conv and fc layers (and of
+  LeNet's RBF output units, whose squared distances are multiply-accumulates):
   ``H_out * W_out * C_out * (C_in / groups) * kh * kw`` for a conv and
   ``inputs * outputs`` for fc. Bias additions, pooling, normalisation,
   activations and joins cost 0 MACs. **FLOPs = 2 x MACs.**
@@ -51,9 +52,10 @@ class ArgSpec:
 
     name: str
     kind: str
-    default: Any = None  # None: required
+    default: Any = None  # None: required, unless optional
     positional: bool = False
     doc: str = ""
+    optional: bool = False  # may be left out entirely (the rule then uses None)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def _conv_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     x = ins[0]
     _spatial("conv", x)
     g = a["groups"]
+    _check_table(a, x)
     if x.c % g or a["out"] % g:
         raise ShapeError(
             f"groups={g} must divide the input channels ({x.c}) and the output channels ({a['out']})", code="E402"
@@ -202,14 +205,37 @@ def _conv_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return Shape.spatial(h, w, a["out"])
 
 
+def _connections(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    """Input-map to output-map connections: C'·C/groups, or the sum over a connection table."""
+    table = a.get("table")
+    if table is not None:
+        return sum(len(row) for row in table)
+    return out.c * (ins[0].c // a["groups"])
+
+
 def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
     kh, kw = pair(a["kernel"])
-    return kh * kw * (ins[0].c // a["groups"]) * out.c, out.c if a["bias"] else 0
+    return kh * kw * _connections(a, ins, out), out.c if a["bias"] else 0
 
 
 def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
     kh, kw = pair(a["kernel"])
-    return out.h * out.w * out.c * (ins[0].c // a["groups"]) * kh * kw
+    return out.h * out.w * kh * kw * _connections(a, ins, out)
+
+
+def _check_table(a: Attrs, x: Shape) -> None:
+    table = a.get("table")
+    if table is None:
+        return
+    if a["groups"] != 1:
+        raise ShapeError("a connection `table` replaces `groups`; give one or the other", code="E402")
+    if len(table) != a["out"]:
+        raise ShapeError(f"the connection table has {len(table)} rows for {a['out']} output channels", code="E402")
+    for j, row in enumerate(table):
+        bad = [i for i in row if not 0 <= i < x.c]
+        if bad or len(set(row)) != len(row) or not row:
+            raise ShapeError(f"connection table row {j} must list distinct input channels 0..{x.c - 1}, got "
+                             f"{list(row)}", code="E402")  # fmt: skip
 
 
 _WINDOW_ARGS = (
@@ -223,9 +249,11 @@ register(LayerType(
     (ArgSpec("out", "count", positional=True, doc="output channels"),
      ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
      *_WINDOW_ARGS,
-     ArgSpec("groups", "count", 1), ArgSpec("bias", "bool", True)),
+     ArgSpec("groups", "count", 1), ArgSpec("bias", "bool", True),
+     ArgSpec("table", "table", optional=True, doc="partial connections: for each output channel, the input channels it sees")),
     _conv_shape, _conv_params, _conv_macs,
-    params_doc="kh·kw·(C/groups)·C' + C' bias", macs_doc="H'·W'·C'·(C/groups)·kh·kw",
+    params_doc="kh·kw·(C/groups)·C' + C' bias (with `table`: kh·kw·connections + C')",
+    macs_doc="H'·W'·C'·(C/groups)·kh·kw (with `table`: H'·W'·kh·kw·connections)",
 ))  # fmt: skip
 
 
@@ -267,7 +295,7 @@ def _pool_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
 for _pool, _what in (("maxpool", "max"), ("avgpool", "average")):
     register(LayerType(
         _pool, f"{_what} pooling (stride defaults to the kernel)",
-        (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, doc="defaults to the kernel"),
+        (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
          ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
          ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
         _pool_shape(_pool),
@@ -289,6 +317,18 @@ def _adaptive_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return Shape.spatial(h, w, ins[0].c)
 
 
+register(LayerType(
+    "subsample", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
+    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+     ArgSpec("pad", "pad", 0), ArgSpec("ceil", "bool", False)),
+    _pool_shape("subsample"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
+))  # fmt: skip
+register(LayerType(
+    "rbf", "Euclidean radial basis units with fixed, hand-chosen parameter vectors (LeNet-5's output layer)",
+    (ArgSpec("out", "count", positional=True),), lambda a, i, c: Shape.flat(a["out"]),
+    buffers=lambda a, i, o: i[0].numel * o.c, macs=lambda a, i, o: i[0].numel * o.c,
+    params_doc="0 (N·inputs fixed values, reported as buffers)", macs_doc="N·inputs (squared distances)",
+))  # fmt: skip
 register(LayerType(
     "adaptive_avgpool", "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
     (ArgSpec("out", "dim", positional=True, doc="output HxW"),), _adaptive_shape,
@@ -410,7 +450,7 @@ register(LayerType("mul", "element-wise product; a 1x1xC input scales every posi
 
 JOIN_OPS = ("concat", "add", "mean", "mul")
 #: Ops whose MACs are counted (the rest are deliberately zero).
-COUNTED_OPS = ("conv", "dwconv", "fc")
+COUNTED_OPS = ("conv", "dwconv", "fc", "rbf")
 
 
 def bias_free(a: Attrs) -> dict[str, Any]:

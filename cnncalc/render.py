@@ -113,7 +113,8 @@ def conventions_line(report: Report) -> str:
     t = report.total
     return (
         f"{bias}; params = weights {num(t.weights)} + biases {num(t.biases)} (incl. BN gamma/beta); "
-        f"BN running stats: {num(t.buffers)} buffers, not params; MACs = multiply-accumulates of conv and fc; "
+        f"buffers (BN running stats, fixed values) {num(t.buffers)}, not params; "
+        f"MACs = multiply-accumulates of conv and fc; "
         f"FLOPs = 2 x MACs = {num(t.flops)}; activations = output elements; batch 1; "
         f"rounding: {report.rounding}"
     )

@@ -120,3 +120,12 @@ def test_error_inside_a_block_names_the_call_chain() -> None:
     assert err.location is not None and err.location.line == 3
     assert "in block `inner`" in str(err) and "in block `outer`" in str(err)
     assert "input 8x8x4" in str(err)
+
+
+def test_flow_list_trap_warns_but_does_not_fail() -> None:
+    rep = run("input: 8x8x4\nlayers:\n  - concat: [conv 4 1x1, relu]\n")
+    assert str(rep.output) == "8x8x8"
+    assert len(rep.warnings) == 1
+    w = rep.warnings[0]
+    assert w.severity == "warning" and "commas separate branches" in w.message
+    assert w.location is not None and (w.location.line, w.location.column) == (3, 26)

@@ -115,3 +115,16 @@ def test_conv_algebra(h: int, w: int, cin: int, cout: int, k: int, s: int) -> No
     assert r.macs == r.weights * r.output.h * r.output.w
     if s == 1:
         assert (r.output.h, r.output.w) == (h, w)
+
+
+def test_connection_table_and_lenet_layers() -> None:
+    table = "[[0, 1], [1, 2], [0, 1, 2]]"
+    r = one(f"conv 3 5x5 table={table}", "14x14x3").layers[0]
+    assert r.params == 5 * 5 * (2 + 2 + 3) + 3
+    assert r.macs == 10 * 10 * 5 * 5 * (2 + 2 + 3)
+    with pytest.raises(ShapeError, match="row 0 must list distinct input channels 0..2"):
+        one("conv 2 3x3 table=[[0, 7], [1]]", "8x8x3")
+    s = one("subsample 2x2", "28x28x6").layers[0]
+    assert str(s.output) == "14x14x6" and s.params == 6 * 2 and s.macs == 0
+    rbf = run("input: 1x1x84\nlayers: [rbf 10]\n").layers[0]
+    assert (rbf.params, rbf.buffers, rbf.macs) == (0, 84 * 10, 84 * 10)

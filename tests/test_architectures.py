@@ -1,0 +1,44 @@
+"""The bundled library: every spec checks clean, states its source and pins its totals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnncalc.analysis import check_spec_file
+from cnncalc.library import find_spec, library_files
+from cnncalc.spec import load_spec
+
+FILES = library_files()
+
+#: Every name the issues promise `cnncalc show NAME` answers to.
+NAMES = """
+lenet5 alexnet alexnet-torchvision vgg11 vgg13 vgg16 vgg19 vgg16-bn inception-naive inception-bottleneck
+googlenet inception-v3 resnet18 resnet34 resnet50 resnet101 resnet152 wide-resnet50-2 resnext50-32x4d
+resnext101-32x8d densenet121 densenet169 densenet201 squeezenet1.0 squeezenet1.1 mobilenet-v2 shufflenet-v2
+mobilenet-v3-large efficientnet-b0
+""".split()
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_spec_checks_clean(path: Path) -> None:
+    result = check_spec_file(path)
+    assert result.ok, "\n".join(d.headline() + "".join(f"\n  = {n}" for n in d.notes) for d in result.diagnostics)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_spec_states_source_and_pins_totals(path: Path) -> None:
+    spec = load_spec(path)
+    assert len(spec.source) > 40, "every bundled spec says where its figures come from"
+    keys = {k for k, _ in spec.expect.totals}
+    assert {"params", "macs"} <= keys
+    pinned = {name for name, _, exp in spec.expect.variants if {"params", "macs"} <= {k for k, _ in exp.totals}}
+    assert pinned == {v.name for v in spec.variants}, "every variant pins its params and MACs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_name_resolves(name: str) -> None:
+    found = find_spec(name)
+    assert found.path.is_file()
+    assert found.path.stem == name or found.variant == name

@@ -1,0 +1,152 @@
+"""The command line, in-process with click's CliRunner (width 120, no colour)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ARCH, Cli
+
+
+def test_show_table_has_totals_and_conventions(cli: Cli) -> None:
+    out = cli("show", "alexnet").stdout
+    assert "conv1.conv" in out and "55x55x96" in out and "34,944" in out
+    assert "60,965,224" in out and "724,406,816" in out
+    assert "FLOPs = 2 x MACs = 1,448,813,632" in out
+    assert "buffers" in out
+
+
+def test_show_accepts_a_path_and_a_yaml_name(cli: Cli) -> None:
+    assert "138,357,544" in cli("show", str(ARCH / "vgg16.yaml")).stdout
+    assert "133,047,848" in cli("show", "vgg13.yaml").stdout  # a variant of vgg16.yaml, found by name
+
+
+def test_show_json_contract(cli: Cli) -> None:
+    data = json.loads(cli("show", "alexnet", "--format", "json").stdout)
+    assert {"name", "input", "layers", "total"} <= set(data)
+    assert data["input"] == [227, 227, 3]
+    first = data["layers"][0]
+    assert {"path", "op", "output", "params", "macs", "activations"} <= set(first)
+    assert first["op"] == "conv" and first["output"] == [55, 55, 96] and first["params"] == 34_944
+    assert data["layers"][-1]["output"] == [1000] and data["layers"][-1]["op"] == "fc"
+    assert any("pool" in layer["op"] for layer in data["layers"])
+    assert data["total"]["params"] == sum(layer["params"] for layer in data["layers"]) == 60_965_224
+    assert data["total"]["flops"] == 2 * data["total"]["macs"]
+    assert all(isinstance(v, int) for v in data["total"].values())
+
+
+def test_show_no_bias_and_formats(cli: Cli) -> None:
+    data = json.loads(cli("show", "vgg16", "--no-bias", "-f", "json").stdout)
+    assert data["total"]["params"] == 138_344_128 and data["total"]["biases"] == 0
+    csv = cli("show", "lenet5", "--variant", "simplified", "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("path,op,output,params") and csv[-1].startswith("total,,10,61706,")
+    md = cli("show", "lenet5", "--variant", "simplified", "--format", "markdown").stdout
+    assert "| layer | op |" in md and "**61,706**" in md
+
+
+def test_show_what_ifs(cli: Cli) -> None:
+    data = json.loads(cli("show", "resnet50", "--input", "448x448x3", "-f", "json").stdout)
+    assert data["total"]["macs"] == 16_350_593_024  # torchvision at 448 (tests/data/torchvision_reference.json)
+    data = json.loads(cli("show", "alexnet", "--set", "g=1", "-f", "json").stdout)
+    assert data["total"]["params"] == 62_378_344
+    data = json.loads(cli("show", "resnet152", "-f", "json").stdout)
+    assert data["total"]["params"] == 60_192_808 and data["variant"] == "resnet152"
+
+
+def test_show_depth_collapses_blocks(cli: Cli) -> None:
+    out = cli("show", "resnet50", "--depth", "1").stdout
+    assert "layer1" in out and "bottleneck" not in out
+
+
+def test_compare(cli: Cli) -> None:
+    out = cli("compare", "inception-naive", "inception-bottleneck").stdout
+    assert "854,196,224" in out and "271,351,808" in out and "0.318x" in out
+    assert "28x28x672" in out and "28x28x480" in out
+    data = json.loads(cli("compare", "inception-naive", "inception-bottleneck", "-f", "json").stdout)
+    assert [a["total"]["macs"] for a in data["architectures"]] == [854_196_224, 271_351_808]
+    assert [a["output"] for a in data["architectures"]] == [[28, 28, 672], [28, 28, 480]]
+    out = cli("compare", "alexnet", "alexnet:one-tower", "--depth", "1").stdout
+    assert "conv2" in out and "447,897,600" in out
+
+
+def test_check_ok_and_failures(cli: Cli, tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("input: 8x8x1\nlayers:\n  - conv 2 3x3  => 6x6x2\nexpect: {params: 20}\n")
+    bad = tmp_path / "sub" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text("input: 8x8x1\nlayers:\n  - conv 2 3x3  => 7x7x2\nexpect: {params: 21}\n")
+    res = cli("check", str(tmp_path), code=1)
+    assert f"{bad}:3:20: error:" in res.stdout and "produces 6x6x2, but the spec says => 7x7x2" in res.stdout
+    assert "1 spec ok, 1 failed" in res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    res = cli("check", str(good))
+    assert "1 spec ok, 0 failed" in res.stderr
+    res = cli("check", str(tmp_path / "*.yaml"))
+    assert "1 spec ok" in res.stderr
+
+
+def test_check_formats_and_budgets(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 8x8x1\nlayers:\n  - covn 2 3x3\n")
+    diags = json.loads(cli("check", str(bad), "--format", "json", code=1).stdout)
+    assert diags[0]["line"] == 3 and diags[0]["column"] == 5 and diags[0]["severity"] == "error"
+    assert "did you mean `conv`" in diags[0]["message"] and diags[0]["code"] == "E201"
+    gh = cli("check", str(bad), "--format", "github", code=1).stdout
+    assert gh.startswith(f"::error file={bad},line=3,col=5::")
+    res = cli("check", str(ARCH / "alexnet.yaml"), "--max-params", "50M", code=1)
+    assert "exceed the budget --max-params=50,000,000" in res.stdout
+    cli("check", str(ARCH / "alexnet.yaml"), "--max-macs", "1.2G")
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    assert "does not exist" in cli("check", "no/such/dir", code=2).stderr
+    cli("show", "alexnet", "--format", "xml", code=2)
+    cli("show", "alexnet", "--input", "12x12", code=2)
+    cli("check", "architectures", "--max-macs", "lots", code=2)
+
+
+def test_unknown_spec_name_is_a_located_error(cli: Cli) -> None:
+    res = cli("show", "vgg61", code=1)
+    assert "no spec file or bundled spec named 'vgg61'" in res.stderr and "did you mean" in res.stderr
+
+
+def test_bad_spec_gives_one_located_line_and_exit_1(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 28x28x256\nlayers:\n  - concat:\n      - conv 64 1x1\n      - conv 32 5x5\n")
+    res = cli("show", str(bad), code=1)
+    first = res.stderr.splitlines()[0]
+    assert first.startswith(f"{bad}:3:5: error: concat: concat inputs disagree in height x width")
+    assert "28x28x64" in res.stderr and "24x24x32" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_internal_error_has_its_own_exit_code(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnncalc.api
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(cnncalc.api, "analyze_spec", boom)
+    res = cli("show", "alexnet", code=3)
+    assert "internal error, please report" in res.stderr and "ZeroDivisionError" in res.stderr
+    res = cli("--traceback", "show", "alexnet", code=1)
+    assert isinstance(res.exception, ZeroDivisionError)
+
+
+def test_list(cli: Cli) -> None:
+    data = json.loads(cli("list", "--format", "json").stdout)
+    names = {d["name"] for d in data}
+    assert {"alexnet", "vgg13", "resnet152", "googlenet", "inception-naive"} <= names
+    assert all(d["source"] for d in data)
+    assert "resnet152" in cli("list").stdout
+
+
+def test_python_m_entry_point() -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "cnncalc", "show", "lenet5", "-f", "json"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert json.loads(res.stdout)["total"]["params"] == 60_000
