@@ -171,9 +171,9 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
 
         click.echo(report_markdown(report, depth), nl=False)
     else:
-        from .render import console, report_table
+        from .render import console, emit, report_table
 
-        console(width).print(report_table(report, depth))
+        emit(console(width), report_table(report, depth))
 
 
 @cli.command()
@@ -209,7 +209,7 @@ def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], 
     elif fmt == "markdown":
         click.echo(render.comparison_markdown(comp), nl=False)
     else:
-        render.console(width).print(render.comparison_table(comp, depth))
+        render.emit(render.console(width), render.comparison_table(comp, depth))
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
@@ -316,7 +316,7 @@ def list_(fmt: str, width: int | None) -> None:
             src = r.source.split(". ")[0] if r.source else ""
             table.add_row(name, str(r.input), str(r.output), render.num(r.total.params), render.num(r.total.macs),
                           render.escape(src))  # fmt: skip
-        render.console(width).print(table)
+        render.emit(render.console(width), table)
     for name, err in broken:
         click.echo(f"{name}: {err.headline()}", err=True)
     if broken:

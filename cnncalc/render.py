@@ -26,12 +26,24 @@ from .shapes import Shape
 
 
 def console(width: int | None = None, stderr: bool = False) -> Console:
-    """The one Console factory: honours ``--width``/``COLUMNS`` and ``NO_COLOR``."""
+    """The one Console factory: honours ``--width``/``COLUMNS`` and ``NO_COLOR``.
+
+    Print tables with ``crop=False``: a table wider than the terminal then wraps instead of losing digits.
+    """
     if width is None and os.environ.get("COLUMNS", "").isdigit():
         width = int(os.environ["COLUMNS"])
     no_color = "NO_COLOR" in os.environ
     return Console(width=width, stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False,
                    color_system=None if no_color else "auto")  # fmt: skip
+
+
+def emit(out: Console, renderable: Group | Table) -> None:
+    """Print, widening past the terminal when a table cannot fit, so that no digit is ever cut."""
+    tables = [r for r in getattr(renderable, "renderables", [renderable]) if isinstance(r, Table)]
+    needed = max((out.measure(t, options=out.options.update(width=10_000)).maximum for t in tables), default=0)
+    if needed > out.width:
+        out.width = needed
+    out.print(renderable, crop=False)
 
 
 def num(n: int) -> str:
@@ -128,10 +140,12 @@ def _title(report: Report) -> str:
 def report_table(report: Report, depth: int | None = None) -> Group:
     """The ``show`` table with totals footer and the conventions line."""
     table = Table(show_footer=True, header_style="bold", footer_style="bold", box=box.SIMPLE, pad_edge=False)
+    rows = report_rows(report, depth)
+    longest = max((len(r.path) for r in rows), default=5)
     for col in COLUMNS:
-        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=True,  # type: ignore[arg-type]
-                         overflow="fold" if col is COLUMNS[0] else "ellipsis")
-    for row in report_rows(report, depth):
+        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=col is not COLUMNS[0],  # type: ignore[arg-type]
+                         overflow="fold", min_width=min(longest, 30) if col is COLUMNS[0] else len(col.footer(report)))
+    for row in rows:
         style = "dim" if row.kind == "subtotal" else None
         cells = [Text(col.cell(row)) for col in COLUMNS]
         if row.kind == "subtotal":
@@ -254,34 +268,40 @@ _COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
-    """Totals side by side with ratios to the first; per-group rows at ``depth`` if asked."""
+    """One row per architecture: totals with ratios to the first; per-block rows at ``depth`` if asked."""
     reps = comp.reports
-    table = Table(title="comparison (ratios are to the first)", title_justify="left", header_style="bold",
+    table = Table(title="comparison (x: ratio to the first)", title_justify="left", header_style="bold",
                   box=box.SIMPLE, pad_edge=False)  # fmt: skip
-    table.add_column("")
-    for i in range(len(reps)):
-        table.add_column(escape(comp.label(i)), justify="right")
-        if i:
-            table.add_column("ratio", justify="right")
-    table.add_row("input", *_spread(comp, lambda rep: str(rep.input), lambda i: ""))
-    table.add_row("output", *_spread(comp, lambda rep: str(rep.output), lambda i: ""))
-    table.add_row("layers", *_spread(comp, lambda rep: num(len(rep.layers)),
-                                     lambda i: ratio(Fraction(len(reps[i].layers), len(reps[0].layers) or 1))))
-    for label, key in _COMPARE_ROWS:
-        table.add_row(label, *_spread(comp, lambda rep, k=key: num(rep.total.get(k)), lambda i, k=key: ratio(comp.ratio(i, k))))  # type: ignore[misc]
+    headers = ("", "input", "output", "params", "x", "MACs", "x", "FLOPs", "activations", "x", "buffers")
+    rows = []
+    for i, rep in enumerate(reps):
+        t = rep.total
+        rows.append((comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
+                     num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
+                     ratio(comp.ratio(i, "activations")), num(t.buffers)))  # fmt: skip
+    for j, h in enumerate(headers):
+        width = max(len(h), *(len(r[j]) for r in rows))
+        table.add_column(h, justify="left" if j == 0 else "right", no_wrap=j > 0, min_width=min(width, 30) if j == 0
+                         else width, overflow="fold")  # fmt: skip
+    for r in rows:
+        table.add_row(*(escape(c) for c in r))
     parts: list[Any] = [table]
     if depth is not None:
         detail = Table(title=f"per block (path depth {depth}): MACs / params", title_justify="left",
                        header_style="bold", box=box.SIMPLE, pad_edge=False)  # fmt: skip
-        detail.add_column("block")
-        for i in range(len(reps)):
-            detail.add_column(escape(comp.label(i)) + " MACs", justify="right")
-            detail.add_column("params", justify="right")
+        body: list[list[str]] = []
         for key, totals in comp.rows(depth):
             cells: list[str] = [key]
             for t in totals:
                 cells += ["-", "-"] if t is None else [num(t.macs), num(t.params)]
-            detail.add_row(*cells)
+            body.append(cells)
+        heads = ["block"] + [h for i in range(len(reps)) for h in (f"{comp.label(i)} MACs", "params")]
+        for j, h in enumerate(heads):
+            width = max(len(c[j]) for c in body) if body else 1
+            detail.add_column(escape(h), justify="left" if j == 0 else "right", overflow="fold",
+                              min_width=width if j else min(width, 30), no_wrap=j > 0)  # fmt: skip
+        for cells in body:
+            detail.add_row(*(escape(c) for c in cells))
         parts.append(detail)
     parts.append(Text("MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
                       "BN gamma/beta; per sample", style="dim"))  # fmt: skip
