@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
-from . import layers as L
-from pathlib import Path
-
+from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, Diagnostic, ExpectationError, Location
 from .graph import Graph, build_graph
 from .shapes import Shape

@@ -303,20 +303,9 @@ def list_(fmt: str, width: int | None) -> None:
                                 "output": r.output.as_list(), "params": r.total.params, "macs": r.total.macs,
                                 "source": r.source} for n, f, v, r in good], indent=1))  # fmt: skip
     else:
-        from rich.table import Table
-
         from . import render
 
-        table = Table(title="bundled specs (cnncalc show NAME)", title_justify="left", header_style="bold",
-                      box=render.box.SIMPLE, pad_edge=False)  # fmt: skip
-        for h, j in (("name", "left"), ("input", "right"), ("output", "right"), ("params", "right"),
-                     ("MACs", "right"), ("source", "left")):  # fmt: skip
-            table.add_column(h, justify=j, no_wrap=j == "right")  # type: ignore[arg-type]
-        for name, _, _, r in good:
-            src = r.source.split(". ")[0] if r.source else ""
-            table.add_row(name, str(r.input), str(r.output), render.num(r.total.params), render.num(r.total.macs),
-                          render.escape(src))  # fmt: skip
-        render.emit(render.console(width), table)
+        render.emit(render.console(width), render.library_table([(n, r) for n, _, _, r in good]))
     for name, err in broken:
         click.echo(f"{name}: {err.headline()}", err=True)
     if broken:

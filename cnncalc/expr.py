@@ -20,7 +20,6 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Union
 
 from .errors import ExprError
 
@@ -42,8 +41,8 @@ class Dim:
         return f"{self.a}x{self.b}"
 
 
-Number = Union[int, Fraction]
-Value = Union[int, Fraction, bool, str, Dim, tuple]  # tuple: a list value
+Number = int | Fraction
+Value = int | Fraction | bool | str | Dim | tuple  # tuple: a list value
 
 _FUNCS: dict[str, Callable[..., Value]] = {}
 _COMPARE = {
@@ -81,7 +80,7 @@ def fmt(v: object) -> str:
     return str(v)
 
 
-class _Err(Exception):
+class _EvalError(Exception):
     """Raised inside evaluation; carries a column offset inside the expression."""
 
     def __init__(self, message: str, col: int = 0, hint: str = "") -> None:
@@ -91,7 +90,7 @@ class _Err(Exception):
 
 def _num(v: Value, col: int, what: str = "a number") -> Number:
     if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
-        raise _Err(f"expected {what}, got {fmt(v)!r}", col)
+        raise _EvalError(f"expected {what}, got {fmt(v)!r}", col)
     return v
 
 
@@ -156,16 +155,16 @@ class Expr:
     def __init__(self, source: str) -> None:
         self.source = source
         if len(source) > MAX_EXPR_CHARS:
-            raise _Err(f"expression longer than {MAX_EXPR_CHARS} characters")
+            raise _EvalError(f"expression longer than {MAX_EXPR_CHARS} characters")
         try:
             self.tree = ast.parse(source.strip(), mode="eval").body
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             col = max(getattr(exc, "offset", 1) or 1, 1) - 1
-            raise _Err(f"cannot parse expression {source!r}", col) from None
+            raise _EvalError(f"cannot parse expression {source!r}", col) from None
         _validate(self.tree)
 
     def evaluate(self, env: Mapping[str, Value]) -> Value:
-        """The expression's value; raises :class:`_Err` on failure."""
+        """The expression's value; raises :class:`_EvalError` on failure."""
         return _eval(self.tree, env)
 
 
@@ -182,15 +181,15 @@ def _validate(tree: ast.AST) -> None:
     for node in ast.walk(tree):
         col = getattr(node, "col_offset", 0)
         if not isinstance(node, _ALLOWED):
-            raise _Err(f"{type(node).__name__.lower()} is not allowed in an expression", col)
+            raise _EvalError(f"{type(node).__name__.lower()} is not allowed in an expression", col)
         if isinstance(node, ast.Constant) and (
             isinstance(node.value, (str, bytes, complex)) or node.value is None or node.value is ...
         ):
-            raise _Err(f"literal {node.value!r} is not allowed in an expression", col)
+            raise _EvalError(f"literal {node.value!r} is not allowed in an expression", col)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
                 what = f"unknown function {node.func.id!r}" if isinstance(node.func, ast.Name) else "not a function"
-                raise _Err(f"{what}; the functions are {', '.join(sorted(_FUNCS))}", col)
+                raise _EvalError(f"{what}; the functions are {', '.join(sorted(_FUNCS))}", col)
 
 
 def _const(v: object) -> Value:
@@ -200,9 +199,9 @@ def _const(v: object) -> Value:
         return v
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise _Err("a number must be finite")
+            raise _EvalError("a number must be finite")
         return normalize(Fraction(repr(v)))  # 0.29 is exactly 29/100, as written
-    raise _Err(f"literal {v!r} is not allowed")
+    raise _EvalError(f"literal {v!r} is not allowed")
 
 
 def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
@@ -217,7 +216,7 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
                 return True
             if node.id in ("false", "False"):
                 return False
-            raise _Err(f"undefined name {node.id!r}", col, hint=node.id) from None
+            raise _EvalError(f"undefined name {node.id!r}", col, hint=node.id) from None
     if isinstance(node, ast.BinOp):
         return _binop(node, _eval(node.left, env), _eval(node.right, env))
     if isinstance(node, ast.UnaryOp):
@@ -246,7 +245,7 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
             try:
                 ok = _COMPARE[type(op)](left, right)
             except TypeError:
-                raise _Err(f"cannot compare {fmt(left)} and {fmt(right)}", col) from None
+                raise _EvalError(f"cannot compare {fmt(left)} and {fmt(right)}", col) from None
             if not ok:
                 return False
             left = right
@@ -259,11 +258,11 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
         seq = _eval(node.value, env)
         idx = _eval(node.slice, env)
         if not isinstance(seq, tuple):
-            raise _Err(f"{fmt(seq)} is not a list and cannot be indexed", col)
+            raise _EvalError(f"{fmt(seq)} is not a list and cannot be indexed", col)
         if isinstance(idx, bool) or not isinstance(idx, int):
-            raise _Err(f"a list index must be a whole number, got {fmt(idx)}", col)
+            raise _EvalError(f"a list index must be a whole number, got {fmt(idx)}", col)
         if not -len(seq) <= idx < len(seq):
-            raise _Err(f"index {idx} is out of range for a list of {len(seq)}", col)
+            raise _EvalError(f"index {idx} is out of range for a list of {len(seq)}", col)
         return seq[idx]
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
@@ -272,14 +271,14 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
         try:
             return normalize(_FUNCS[node.func.id](*args, **kwargs))  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
-            raise _Err(f"bad call to {node.func.id}(): {exc}", col) from None
-    raise _Err(f"{type(node).__name__} is not allowed", col)  # pragma: no cover - validated
+            raise _EvalError(f"bad call to {node.func.id}(): {exc}", col) from None
+    raise _EvalError(f"{type(node).__name__} is not allowed", col)  # pragma: no cover - validated
 
 
 def _truth(v: Value, col: int) -> bool:
     if isinstance(v, (bool, int, Fraction)):
         return bool(v)
-    raise _Err(f"{fmt(v)!r} is not a truth value", col)
+    raise _EvalError(f"{fmt(v)!r} is not a truth value", col)
 
 
 def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
@@ -296,19 +295,19 @@ def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
         return x * y
     if isinstance(op, ast.Pow):
         if isinstance(y, Fraction):
-            raise _Err("only whole exponents are allowed", col)
+            raise _EvalError("only whole exponents are allowed", col)
         if abs(y) > MAX_POWER or (x not in (0, 1, -1) and abs(y) * max(abs(x), 2).bit_length() > MAX_BITS):
-            raise _Err(f"{fmt(x)}**{fmt(y)} is too large", col)
+            raise _EvalError(f"{fmt(x)}**{fmt(y)} is too large", col)
         return normalize(Fraction(x) ** y) if y < 0 else x**y
     if y == 0:
-        raise _Err("division by zero", col)
+        raise _EvalError("division by zero", col)
     if isinstance(op, ast.Div):
         return normalize(Fraction(x) / y)
     if isinstance(op, ast.FloorDiv):
         return int(x // y)
     if isinstance(op, ast.Mod):
         return normalize(x % y)
-    raise _Err("operator not allowed", col)  # pragma: no cover - validated
+    raise _EvalError("operator not allowed", col)  # pragma: no cover - validated
 
 
 _CACHE: dict[str, Expr] = {}
@@ -328,7 +327,7 @@ def evaluate(source: str, env: Mapping[str, Value]) -> Value:
     """Evaluate ``source`` in ``env``; raises :class:`ExprError` (column offset in ``.col``)."""
     try:
         return compile_expr(source).evaluate(env)
-    except _Err as exc:
+    except _EvalError as exc:
         err = ExprError(exc.message)
         err.col = exc.col  # type: ignore[attr-defined]
         err.hint = exc.hint  # type: ignore[attr-defined]

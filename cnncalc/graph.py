@@ -21,13 +21,27 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from . import layers as L
+from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
 from .expr import Dim, Value, evaluate, fmt
 from .shapes import Shape
 from .spec import (
-    Arg, ArchitectureSpec, BlockDef, Call, Fractal, If, Item, Join, OpLine, Repeat, Seq, ShapeAssert, Side, SubSeq,
-    did_you_mean, parse_shape,
+    ArchitectureSpec,
+    Arg,
+    BlockDef,
+    Call,
+    Fractal,
+    If,
+    Item,
+    Join,
+    OpLine,
+    Repeat,
+    Seq,
+    ShapeAssert,
+    Side,
+    SubSeq,
+    did_you_mean,
+    parse_shape,
 )  # fmt: skip
 
 #: Limits on expansion, so hostile specs end quickly with a located error.

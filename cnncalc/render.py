@@ -9,15 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from rich import box
-from rich.console import Console, Group
-from rich.markup import escape
-from rich.table import Table
+from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from .analysis import Comparison, LayerResult, Report, Totals
@@ -37,13 +34,36 @@ def console(width: int | None = None, stderr: bool = False) -> Console:
                    color_system=None if no_color else "auto")  # fmt: skip
 
 
-def emit(out: Console, renderable: Group | Table) -> None:
-    """Print, widening past the terminal when a table cannot fit, so that no digit is ever cut."""
-    tables = [r for r in getattr(renderable, "renderables", [renderable]) if isinstance(r, Table)]
-    needed = max((out.measure(t, options=out.options.update(width=10_000)).maximum for t in tables), default=0)
-    if needed > out.width:
-        out.width = needed
-    out.print(renderable, crop=False)
+def emit(out: Console, renderable: RenderableType) -> None:
+    """Print without cropping or wrapping: a table wider than the terminal keeps every digit."""
+    out.print(renderable, crop=False, soft_wrap=True)
+
+
+def grid(headers: Sequence[str], justify: Sequence[str], rows: Sequence[tuple[Sequence[str], str | None]],
+         footer: Sequence[str] | None = None) -> Text:  # fmt: skip
+    """A plain, fast table: columns sized to their longest cell, a rule under the header and above the footer.
+
+    (rich's Table measures every cell through its layout engine: seconds for ResNet-152's 560 rows.)
+    """
+    cols = range(len(headers))
+    widths = [max([len(headers[j]), *(len(cells[j]) for cells, _ in rows), len(footer[j]) if footer else 0])
+              for j in cols]  # fmt: skip
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(widths[j]) if justify[j] == "left" else c.rjust(widths[j])
+                         for j, c in enumerate(cells)).rstrip()  # fmt: skip
+
+    rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
+    text = Text()
+    text.append(line(headers) + "\n", style="bold")
+    text.append(rule + "\n")
+    for cells, style in rows:
+        text.append(line(cells) + "\n", style=style)
+    if footer is not None:
+        text.append(rule + "\n")
+        text.append(line(footer) + "\n", style="bold")
+    text.right_crop(1)  # the final newline: the caller's Group puts one between parts
+    return text
 
 
 def num(n: int) -> str:
@@ -139,20 +159,14 @@ def _title(report: Report) -> str:
 
 def report_table(report: Report, depth: int | None = None) -> Group:
     """The ``show`` table with totals footer and the conventions line."""
-    table = Table(show_footer=True, header_style="bold", footer_style="bold", box=box.SIMPLE, pad_edge=False)
-    rows = report_rows(report, depth)
-    longest = max((len(r.path) for r in rows), default=5)
-    for col in COLUMNS:
-        table.add_column(col.header, justify=col.justify, footer=col.footer(report), no_wrap=col is not COLUMNS[0],  # type: ignore[arg-type]
-                         overflow="fold", min_width=min(longest, 30) if col is COLUMNS[0] else len(col.footer(report)))
-    for row in rows:
-        style = "dim" if row.kind == "subtotal" else None
-        cells = [Text(col.cell(row)) for col in COLUMNS]
+    rows = []
+    for row in report_rows(report, depth):
+        cells = [col.cell(row) for col in COLUMNS]
         if row.kind == "subtotal":
-            cells[0] = Text(f"{row.path} (sum)")
-        table.add_row(*cells, style=style)
-    note = Text(conventions_line(report), style="dim")
-    return Group(Text(_title(report), style="bold"), table, note)
+            cells[0] = f"{row.path} (sum)"
+        rows.append((cells, "dim" if row.kind == "subtotal" else None))
+    table = grid([c.header for c in COLUMNS], [c.justify for c in COLUMNS], rows, [c.footer(report) for c in COLUMNS])
+    return Group(Text(_title(report), style="bold"), table, Text(conventions_line(report), style="dim"))
 
 
 # --------------------------------------------------------------------------- data formats
@@ -269,43 +283,37 @@ _COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 
 def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
     """One row per architecture: totals with ratios to the first; per-block rows at ``depth`` if asked."""
-    reps = comp.reports
-    table = Table(title="comparison (x: ratio to the first)", title_justify="left", header_style="bold",
-                  box=box.SIMPLE, pad_edge=False)  # fmt: skip
     headers = ("", "input", "output", "params", "x", "MACs", "x", "FLOPs", "activations", "x", "buffers")
     rows = []
-    for i, rep in enumerate(reps):
+    for i, rep in enumerate(comp.reports):
         t = rep.total
-        rows.append((comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
-                     num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
-                     ratio(comp.ratio(i, "activations")), num(t.buffers)))  # fmt: skip
-    for j, h in enumerate(headers):
-        width = max(len(h), *(len(r[j]) for r in rows))
-        table.add_column(h, justify="left" if j == 0 else "right", no_wrap=j > 0, min_width=min(width, 30) if j == 0
-                         else width, overflow="fold")  # fmt: skip
-    for r in rows:
-        table.add_row(*(escape(c) for c in r))
-    parts: list[Any] = [table]
+        rows.append(((comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
+                      num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
+                      ratio(comp.ratio(i, "activations")), num(t.buffers)), None))  # fmt: skip
+    parts: list[RenderableType] = [Text("comparison (x: ratio to the first)", style="bold"),
+                                   grid(headers, ["left"] + ["right"] * 10, rows)]  # fmt: skip
     if depth is not None:
-        detail = Table(title=f"per block (path depth {depth}): MACs / params", title_justify="left",
-                       header_style="bold", box=box.SIMPLE, pad_edge=False)  # fmt: skip
-        body: list[list[str]] = []
+        body: list[tuple[Sequence[str], str | None]] = []
         for key, totals in comp.rows(depth):
             cells: list[str] = [key]
             for t in totals:
                 cells += ["-", "-"] if t is None else [num(t.macs), num(t.params)]
-            body.append(cells)
-        heads = ["block"] + [h for i in range(len(reps)) for h in (f"{comp.label(i)} MACs", "params")]
-        for j, h in enumerate(heads):
-            width = max(len(c[j]) for c in body) if body else 1
-            detail.add_column(escape(h), justify="left" if j == 0 else "right", overflow="fold",
-                              min_width=width if j else min(width, 30), no_wrap=j > 0)  # fmt: skip
-        for cells in body:
-            detail.add_row(*(escape(c) for c in cells))
-        parts.append(detail)
+            body.append((cells, None))
+        heads = ["block"] + [h for i in range(len(comp.reports)) for h in (f"{comp.label(i)} MACs", "params")]
+        parts += [Text(f"\nper block (path depth {depth})", style="bold"),
+                  grid(heads, ["left"] + ["right"] * (len(heads) - 1), body)]  # fmt: skip
     parts.append(Text("MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
                       "BN gamma/beta; per sample", style="dim"))  # fmt: skip
     return Group(*parts)
+
+
+def library_table(rows: Sequence[tuple[str, Report]]) -> Group:
+    """``cnncalc list``: name, input, output, params, MACs, source (its first sentence)."""
+    body = [((name, str(r.input), str(r.output), num(r.total.params), num(r.total.macs),
+              r.source.split(". ")[0][:80]), None) for name, r in rows]  # fmt: skip
+    table = grid(("name", "input", "output", "params", "MACs", "source"),
+                 ("left", "right", "right", "right", "right", "left"), body)  # fmt: skip
+    return Group(Text("bundled specs (cnncalc show NAME)", style="bold"), table)
 
 
 def _spread(comp: Comparison, value: Callable[[Report], str], rat: Callable[[int], str]) -> list[str]:

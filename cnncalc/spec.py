@@ -20,7 +20,6 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import yaml
 
@@ -273,7 +272,7 @@ class SubSeq:
     expect: ShapeAssert | None
 
 
-Body = Union[OpLine, Join, Repeat, If, Side, Fractal, SubSeq]
+Body = OpLine | Join | Repeat | If | Side | Fractal | SubSeq
 
 
 @dataclass(frozen=True, slots=True)

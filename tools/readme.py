@@ -82,7 +82,7 @@ def library() -> str:
     for r in rows:
         shape = "x".join(map(str, r["input"]))
         outs = "x".join(map(str, r["output"]))
-        variant = f" (variant)" if r["variant"] else ""
+        variant = " (variant)" if r["variant"] else ""
         out.append(f"| `{r['name']}` | {shape} | {outs} | {r['params']:,} | {r['macs']:,} | {r['file']}{variant} |")
     return "\n".join(out)
 
@@ -97,7 +97,7 @@ def render(text: str) -> str:
         if not pattern.search(text):
             raise SystemExit(f"README.md has no <!-- generated:{name} --> block")
         body = make()
-        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
