@@ -16,6 +16,7 @@ from typing import Any
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, Diagnostic, ExpectationError, Location
 from .graph import Graph, build_graph
+from .perf import without_gc
 from .shapes import Shape
 from .spec import ArchitectureSpec, Expectations, ExpectValue, ShapeAssert, did_you_mean, load_spec
 
@@ -118,6 +119,7 @@ class Report:
         return out
 
 
+@without_gc
 def analyze(graph: Graph, spec: ArchitectureSpec | None = None) -> Report:
     """Count every layer of ``graph`` and total them."""
     results = []

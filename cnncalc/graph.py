@@ -16,6 +16,7 @@ when it is the only one; join branches are ``b1``, ``b2``...
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -24,6 +25,7 @@ from typing import Any
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
 from .expr import Dim, Value, evaluate, fmt
+from .perf import without_gc
 from .shapes import Shape
 from .spec import (
     ArchitectureSpec,
@@ -219,6 +221,9 @@ class Builder:
         self.nodes: list[Node] = []
         self.shapes: list[Shape] = []
         self.warnings: list[CnncalcError] = []
+        self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
+        self.literals: dict[tuple[str, str], Any] = {}
+        self.statics: dict[int, dict[str, int]] = {}
         self.warned: set[int] = set()
         self.blocks: dict[str, BlockDef] = {b.name: b for b in spec.blocks}
         self.defaults: dict[str, dict[str, Arg]] = {}
@@ -360,11 +365,11 @@ class Builder:
             if len(in_shapes) == 1:
                 exc.notes = (f"input {in_shapes[0]}",) + exc.notes
             raise self.fail(exc, loc, path, scope) from None
-        if any(d < 1 for d in out.dims) or any(d > MAX_SIZE for d in out.dims):
+        if min(out.dims) < 1 or max(out.dims) > MAX_SIZE:
             raise self.fail(ShapeError(f"output shape {out} is out of range", code="E401"), loc, path, scope)
         idx = len(self.nodes)
-        self.nodes.append(Node(idx, path, op, attrs, tuple(inputs), tuple(in_shapes), out, loc.with_path(path),
-                               scope.chain, ctx.info, scope.side))  # fmt: skip
+        self.nodes.append(Node(idx, path, op, attrs, tuple(inputs), tuple(in_shapes), out, loc, scope.chain, ctx.info,
+                               scope.side))  # fmt: skip
         self.shapes.append(out)
         return idx
 
@@ -406,7 +411,10 @@ class Builder:
 
     def seq(self, items: Seq, cur: int, scope: _Scope) -> int:
         if scope.static is None:
-            scope.static = _static_counts(items)
+            static = self.statics.get(id(items))
+            if static is None:
+                static = self.statics[id(items)] = _static_counts(items)
+            scope.static = static
         for item in items:
             cur = self.item(item, cur, scope)
         return cur
@@ -594,7 +602,8 @@ class Builder:
         assert lt is not None
         return self.builtin(call, lt, cur, scope, path, env)
 
-    def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: str, env: _Env) -> int:
+    def prepare(self, call: Call, lt: L.LayerType, path: str, scope: _Scope) -> list[tuple[L.ArgSpec, Arg | None]]:
+        """Which written value (or default) feeds each argument of ``lt``: checked once per call site."""
         given: dict[str, Arg] = {}
         pos = lt.positional
         if len(call.args) > len(pos):
@@ -617,22 +626,35 @@ class Builder:
                 raise self.fail(SpecError(f"`{key}` given twice", code="E202"), arg.loc, path, scope)
             given[key] = arg
         defaults = self.defaults.get(lt.name, {})
-        attrs: dict[str, Any] = {}
+        plan: list[tuple[L.ArgSpec, Arg | None]] = []
         for spec in lt.args:
             arg = given.get(spec.name) or defaults.get(spec.name)
+            if arg is None and spec.default is None and not spec.optional:
+                raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
+                                          code="E208"), call.loc, path, scope)  # fmt: skip
+            plan.append((spec, arg))
+        return plan
+
+    def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: str, env: _Env) -> int:
+        plan = self.plans.get(id(call))
+        if plan is None:
+            plan = self.plans[id(call)] = self.prepare(call, lt, path, scope)
+        attrs: dict[str, Any] = {}
+        literals = self.literals
+        for spec, arg in plan:
             if arg is None:
-                if spec.default is None and not spec.optional:
-                    raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
-                                              code="E208"), call.loc, path, scope)  # fmt: skip
                 attrs[spec.name] = spec.default
-            else:
-                attrs[spec.name] = self.convert(spec, arg, env, path, scope)
+                continue
+            key = (spec.kind, arg.text)
+            value = literals.get(key, _MISSING)
+            if value is _MISSING:
+                value = self.convert(spec, arg, env, path, scope)
+                if _LITERAL.match(arg.text):  # a number written out does not depend on the environment
+                    literals[key] = value
+            attrs[spec.name] = value
         if self.no_bias and "bias" in attrs:
             attrs["bias"] = False
-        inputs = [cur]
-        if lt.inputs == "many":
-            inputs = [cur]  # a join written as an op line takes its input as the only input
-        return self.add_node(lt.name, attrs, inputs, path, call.loc, scope)
+        return self.add_node(lt.name, attrs, [cur], path, call.loc, scope)
 
     def block_call(self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: str, env: _Env,
                    i: int | None) -> int:  # fmt: skip
@@ -685,6 +707,8 @@ class _Several(dict):  # type: ignore[type-arg]
 
 
 _SEVERAL = _Several()
+_MISSING = object()
+_LITERAL = re.compile(r"\d+(x\d+)?\Z")
 _ELEMENTWISE = frozenset(("relu", "relu6", "sigmoid", "tanh", "elu", "gelu", "swish", "silu", "hswish", "hsigmoid",
                           "softmax", "leaky", "dropout", "bn", "lrn"))  # fmt: skip
 _STRUCT_BASE: dict[type, str] = {Repeat: "repeat", Side: "side", Fractal: "fractal", SubSeq: "seq", If: "if"}
@@ -736,6 +760,7 @@ def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
     return env, shape
 
 
+@without_gc
 def build_graph(spec: ArchitectureSpec, variant: str | None = None, sets: Mapping[str, str] | None = None,
                 input_shape: Shape | None = None, no_bias: bool = False) -> Graph:  # fmt: skip
     """Expand ``spec`` (with a variant, ``--set`` overrides and an input override) into a :class:`Graph`.

@@ -79,17 +79,16 @@ class LayerType:
     inputs: str = "one"  # 'one' or 'many' (joins)
     aliases: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {a.name: a for a in self.args})
+        object.__setattr__(self, "positional", tuple(a for a in self.args if a.positional))
+
     def arg(self, name: str) -> ArgSpec | None:
         """The argument called ``name``."""
-        for a in self.args:
-            if a.name == name:
-                return a
-        return None
+        return self._by_name.get(name)  # type: ignore[attr-defined,no-any-return]
 
-    @property
-    def positional(self) -> tuple[ArgSpec, ...]:
-        """Arguments that may be given by position, in order."""
-        return tuple(a for a in self.args if a.positional)
+    positional: tuple[ArgSpec, ...] = field(default=(), init=False, repr=False, compare=False)
+    """Arguments that may be given by position, in order."""
 
 
 @dataclass(slots=True)

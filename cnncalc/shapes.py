@@ -84,12 +84,18 @@ class Window:
     dilation: int
     ceil: bool
     out: int  # the output size
-    exact: Fraction  # (n + p0 + p1 - d(k-1) - 1)/s + 1 before rounding
+
+    @property
+    def exact(self) -> Fraction:
+        """(n + p0 + p1 - d(k-1) - 1)/s + 1 before rounding."""
+        span = self.dilation * (self.kernel - 1) + 1
+        return Fraction(self.size + self.pad_before + self.pad_after - span, self.stride) + 1
 
     @property
     def whole(self) -> bool:
         """True when no rounding was needed."""
-        return self.exact.denominator == 1
+        span = self.dilation * (self.kernel - 1) + 1
+        return (self.size + self.pad_before + self.pad_after - span) % self.stride == 0
 
     def arithmetic(self) -> str:
         """The formula with the numbers substituted, e.g. ``(227 + 0 + 0 - 11)/4 + 1 = 55``."""
@@ -116,7 +122,6 @@ def window_out(
     """
     span = dilation * (k - 1) + 1
     num = n + pad_before + pad_after - span
-    exact = Fraction(num, stride) + 1
     if ceil:
         out = -((-num) // stride) + 1
         # PyTorch/Caffe rule: the last window must start inside the input or the leading pad.
@@ -124,7 +129,7 @@ def window_out(
             out -= 1
     else:
         out = num // stride + 1
-    return Window(n, k, stride, pad_before, pad_after, dilation, ceil, out, exact)
+    return Window(n, k, stride, pad_before, pad_after, dilation, ceil, out)
 
 
 def same_padding(n: int, k: int, stride: int, dilation: int = 1, lower: bool = False) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from .errors import Location, SpecError
+from .perf import without_gc
 
 #: Hard limits on input, so hostile files end quickly with a located error.
 LIMITS = {
@@ -374,6 +375,8 @@ def did_you_mean(name: str, choices: object) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
+_BRACKETS = re.compile(r"[()\[\]{}]")
+_TOKEN = re.compile(r"\S+")
 _KEYVAL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(?!=)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SHAPE = re.compile(r"\s*(\d[\d_]*)\s*(?:[x×]\s*(\d[\d_]*)\s*[x×]\s*(\d[\d_]*))?\s*\Z")
@@ -381,6 +384,12 @@ _SHAPE = re.compile(r"\s*(\d[\d_]*)\s*(?:[x×]\s*(\d[\d_]*)\s*[x×]\s*(\d[\d_]*)
 
 def split_top(text: str, sep: str) -> list[tuple[str, int]]:
     """Split ``text`` at ``sep`` outside brackets; each part with its start offset (parts unstripped)."""
+    if not _BRACKETS.search(text):  # the common case: no brackets, so str.split is exact
+        out, start = [], 0
+        for part in text.split(sep):
+            out.append((part, start))
+            start += len(part) + len(sep)
+        return out
     parts: list[tuple[str, int]] = []
     depth = 0
     start = 0
@@ -404,6 +413,8 @@ def split_top(text: str, sep: str) -> list[tuple[str, int]]:
 
 def split_tokens(text: str) -> list[tuple[str, int]]:
     """Split at white space outside brackets; tokens with their offsets."""
+    if not _BRACKETS.search(text):
+        return [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     tokens: list[tuple[str, int]] = []
     depth = 0
     start = -1
@@ -854,6 +865,7 @@ def decode(data: bytes, name: str) -> str:
     return text
 
 
+@without_gc
 def parse_spec(text: str, file: str = "<spec>") -> ArchitectureSpec:
     """Parse spec text (YAML) into an :class:`ArchitectureSpec`."""
     if len(text) > LIMITS["file_bytes"]:
