@@ -39,6 +39,7 @@ class LayerResult:
     info: Mapping[str, Any] = field(compare=False, repr=False)
     loc: Location = field(compare=False, repr=False)
     side: bool = False
+    sources: tuple[int, ...] = ()  # indices in Report.layers of the layers this one reads (-1: the input)
 
     @property
     def params(self) -> int:
@@ -101,6 +102,7 @@ class Report:
     no_bias: bool = False
     rounding: str = "floor"
     warnings: tuple[CnncalcError, ...] = ()
+    accuracy: tuple[tuple[str, str], ...] = ()  # the spec's `accuracy:` entries (e.g. top1, source)
 
     def find(self, path: str) -> list[LayerResult]:
         """The layers at ``path`` or below it (a group), in order."""
@@ -129,11 +131,11 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None) -> Report:
         w, b = lt.params(node.attrs, ins, node.out)
         results.append(LayerResult(node.path, node.op, node.in_shapes, node.out, w, b,
                                    lt.buffers(node.attrs, ins, node.out), lt.macs(node.attrs, ins, node.out),
-                                   node.attrs, node.info, node.loc, node.side))  # fmt: skip
+                                   node.attrs, node.info, node.loc, node.side, node.inputs))  # fmt: skip
     layers = tuple(results)
     return Report(graph.name, graph.file, graph.input, graph.output_shape, layers, Totals.of(layers),
                   graph.variant, graph.params, spec.source if spec else "", graph.no_bias, graph.rounding,
-                  graph.warnings)  # fmt: skip
+                  graph.warnings, spec.accuracy if spec else ())  # fmt: skip
 
 
 # --------------------------------------------------------------------------- comparison
