@@ -8,7 +8,7 @@ summed here; nothing is rounded or formatted in this module (see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,10 @@ class LayerResult:
     loc: Location = field(compare=False, repr=False)
     side: bool = False
     sources: tuple[int, ...] = ()  # indices in Report.layers of the layers this one reads (-1: the input)
+    ops: int = 0  # element-wise operations (pooling, BN, activations, joins, bias adds): apart from MACs
+    rf: tuple[int, int] = (1, 1)  # receptive field (rows, columns) in input pixels
+    jump: tuple[int, int] = (1, 1)  # effective stride (rows, columns) in input pixels
+    batch: int = 1  # macs and ops already include it; activations multiply by it
 
     @property
     def params(self) -> int:
@@ -53,8 +57,8 @@ class LayerResult:
 
     @property
     def activations(self) -> int:
-        """Elements of the output."""
-        return self.output.numel
+        """Elements of the output (times the batch)."""
+        return self.output.numel * self.batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class Totals:
     buffers: int = 0
     macs: int = 0
     activations: int = 0
+    ops: int = 0
 
     @property
     def flops(self) -> int:
@@ -83,7 +88,7 @@ class Totals:
         w = sum(r.weights for r in layers)
         b = sum(r.biases for r in layers)
         return cls(w + b, w, b, sum(r.buffers for r in layers), sum(r.macs for r in layers),
-                   sum(r.activations for r in layers))  # fmt: skip
+                   sum(r.activations for r in layers), sum(r.ops for r in layers))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,9 @@ class Report:
     rounding: str = "floor"
     warnings: tuple[CnncalcError, ...] = ()
     accuracy: tuple[tuple[str, str], ...] = ()  # the spec's `accuracy:` entries (e.g. top1, source)
+    batch: int = 1
+    output_index: int = -1  # the layer whose output is the network's output
+    rf_note: str = ""  # where the receptive field first exceeds the input, if it does
 
     def find(self, path: str) -> list[LayerResult]:
         """The layers at ``path`` or below it (a group), in order."""
@@ -122,20 +130,186 @@ class Report:
 
 
 @without_gc
-def analyze(graph: Graph, spec: ArchitectureSpec | None = None) -> Report:
-    """Count every layer of ``graph`` and total them."""
+def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) -> Report:
+    """Count every layer of ``graph`` and total them; ``batch`` multiplies MACs, ops and activations."""
+    if batch < 1:
+        raise CnncalcError(f"batch must be at least 1, got {batch}", code="E304")
     results = []
-    for node in graph.nodes:
+    fields = receptive_fields(graph)
+    for node, (rf, jump) in zip(graph.nodes, fields.per_layer):
         lt = L.LAYER_TYPES[node.op]
         ins = list(node.in_shapes)
         w, b = lt.params(node.attrs, ins, node.out)
         results.append(LayerResult(node.path, node.op, node.in_shapes, node.out, w, b,
-                                   lt.buffers(node.attrs, ins, node.out), lt.macs(node.attrs, ins, node.out),
-                                   node.attrs, node.info, node.loc, node.side, node.inputs))  # fmt: skip
+                                   lt.buffers(node.attrs, ins, node.out), lt.macs(node.attrs, ins, node.out) * batch,
+                                   node.attrs, node.info, node.loc, node.side, node.inputs,
+                                   lt.ops(node.attrs, ins, node.out) * batch, rf, jump, batch))  # fmt: skip
     layers = tuple(results)
     return Report(graph.name, graph.file, graph.input, graph.output_shape, layers, Totals.of(layers),
                   graph.variant, graph.params, spec.source if spec else "", graph.no_bias, graph.rounding,
-                  graph.warnings, spec.accuracy if spec else ())  # fmt: skip
+                  graph.warnings + fields.warnings, spec.accuracy if spec else (), batch, graph.output,
+                  fields.note)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """Receptive field of one layer's output on one axis: size, jump (effective stride), first centre."""
+
+    size: int
+    jump: int
+    centre: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Receptive fields of every layer, with merge warnings and the first layer whose field exceeds the input."""
+
+    per_layer: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+    warnings: tuple[CnncalcError, ...]
+    note: str
+
+
+def _window_field(f: _Field, k: int, s: int, p_before: int, d: int) -> _Field:
+    span = d * (k - 1) + 1
+    return _Field(f.size + (span - 1) * f.jump, f.jump * s, f.centre + (Fraction(span - 1, 2) - p_before) * f.jump)
+
+
+def receptive_fields(graph: Graph) -> Fields:
+    """Receptive field size and effective stride per axis for every layer (Araujo, Norris & Sim 2019).
+
+    Per axis, a window of k (dilation d, span k' = d(k-1)+1), stride s, leading padding p maps
+    (r, j, c) to (r + (k'-1)j, j s, c + ((k'-1)/2 - p) j): r is the field size, j the distance in input
+    pixels between neighbouring outputs, c the centre of the first output's field. Global layers (fc, gap,
+    flatten...) span their whole input; element-wise layers keep the field; a join takes the largest field
+    of its inputs and warns when its inputs' jumps or centres differ (misaligned features).
+    """
+    start = (_Field(1, 1, Fraction(0)), _Field(1, 1, Fraction(0)))
+    fields: list[tuple[_Field, _Field]] = []
+    out: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    warnings: list[CnncalcError] = []
+    note = ""
+    limit = (graph.input.h, graph.input.w)
+    for node in graph.nodes:
+        srcs = [start if i < 0 else fields[i] for i in node.inputs]
+        rule = L.LAYER_TYPES[node.op].rf
+        x = node.in_shapes[0]
+        if rule == "window":
+            wins = node.info["windows"]
+            pads = node.info["pads"]
+            f = (_window_field(srcs[0][0], wins[0].kernel, wins[0].stride, pads[0], wins[0].dilation),
+                 _window_field(srcs[0][1], wins[1].kernel, wins[1].stride, pads[2], wins[1].dilation))  # fmt: skip
+        elif rule == "global" or (rule == "adaptive" and x != node.out):
+            if x.is_flat:
+                f = srcs[0]
+            elif rule == "adaptive":
+                oh, ow = node.out.h, node.out.w
+                f = (_window_field(srcs[0][0], -(-x.h // oh), x.h // oh, 0, 1),
+                     _window_field(srcs[0][1], -(-x.w // ow), x.w // ow, 0, 1))  # fmt: skip
+            else:
+                f = (_window_field(srcs[0][0], x.h, x.h, 0, 1), _window_field(srcs[0][1], x.w, x.w, 0, 1))
+        elif rule == "join" and len(srcs) > 1:
+            # A 1x1xC gate (squeeze-excitation) widens the field but has no grid: strides and centres come
+            # from the inputs that have one.
+            spatial = [s for s, shape in zip(srcs, node.in_shapes) if not shape.is_flat and shape.h * shape.w > 1]
+            grid = spatial or srcs
+            f = tuple(replace(max((s[a] for s in grid), key=lambda v: v.size),
+                              size=max(s[a].size for s in srcs)) for a in (0, 1))  # type: ignore[assignment]
+            jumps = {(s[0].jump, s[1].jump) for s in spatial}
+            centres = {(s[0].centre, s[1].centre) for s in spatial}
+            if len(jumps) > 1 or len(centres) > 1:
+                what = "effective strides " + ", ".join(f"{a}x{b}" for a, b in sorted(jumps)) if len(jumps) > 1 \
+                    else "field centres " + ", ".join(f"({float(a):g}, {float(b):g})" for a, b in sorted(centres))
+                warn = CnncalcError(f"`{node.op}` joins misaligned inputs: {what} differ, so the same position "
+                                    "holds features of different input locations", node.loc.with_path(node.path),
+                                    code="W201")  # fmt: skip
+                warn.severity = "warning"
+                warnings.append(warn)
+        else:
+            f = srcs[0]
+        fields.append(f)
+        out.append(((f[0].size, f[1].size), (f[0].jump, f[1].jump)))
+        if not note and not node.side and (f[0].size > limit[0] or f[1].size > limit[1]):
+            note = (f"the receptive field exceeds the {graph.input.h}x{graph.input.w} input from `{node.path}` on "
+                    f"({f[0].size}x{f[1].size}): its outer parts see only padding")  # fmt: skip
+    return Fields(tuple(out), tuple(warnings), note)
+
+
+# --------------------------------------------------------------------------- memory
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Memory estimates in bytes for one dtype (see :func:`memory` for what is modelled)."""
+
+    dtype: str
+    bytes_per_value: int
+    params: int  # parameter bytes
+    buffers: int  # BN running statistics and other fixed values
+    activations: int  # every layer output and the input, kept at once (no reuse)
+    peak: int  # the most activation bytes alive at once under the liveness model
+    peak_at: str  # the layer being computed at the peak
+    train_activations: int  # activations kept for the backward pass (every output and the input)
+    gradients: int
+    optimizer: str
+    optimizer_state: int
+
+    @property
+    def inference(self) -> int:
+        """Params + buffers + peak activations."""
+        return self.params + self.buffers + self.peak
+
+    @property
+    def training(self) -> int:
+        """Kept activations + weights + gradients + optimizer state + buffers."""
+        return self.train_activations + self.params + self.gradients + self.optimizer_state + self.buffers
+
+
+def memory(report: Report, dtype: str = "fp32", optimizer: str = "sgd") -> Memory:
+    """Bytes for parameters and activations under a stated model.
+
+    Inference peak: a tensor lives from the step that produces it to the last step that reads it (the input
+    from the start; outputs nobody reads, i.e. the network's outputs, to the end); the inputs and the output
+    of the layer being computed coexist, and so do all branches' outputs awaiting a join. No layer works in
+    place, no tensor is freed early, workspaces and framework overheads are not modelled.
+    Training: every layer output and the input are kept for the backward pass, plus weights, gradients
+    (one per parameter) and optimizer state (sgd 0, momentum 1, adam 2 values per parameter); all in the
+    same dtype (mixed-precision master weights are not modelled).
+    """
+    if dtype not in DTYPE_BYTES:
+        raise CnncalcError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}", code="E304")
+    if optimizer not in OPTIMIZER_STATES:
+        raise CnncalcError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_STATES)}", code="E304")
+    b = DTYPE_BYTES[dtype]
+    layers = report.layers
+    count = len(layers)
+    input_elems = report.input.numel * report.batch
+    last = [-1] * (count + 1)  # last reader of each tensor; index count stands for the input
+    for i, r in enumerate(layers):
+        for src in r.sources:
+            last[src if src >= 0 else count] = i
+    delta = [0] * (count + 2)
+    sizes = [r.activations for r in layers] + [input_elems]
+    for j, size in enumerate(sizes):
+        born = 0 if j == count else j
+        dies = last[j] if last[j] >= born else count  # never read: a network output, alive to the end
+        delta[born] += size
+        delta[dies + 1] -= size
+    peak, peak_at, alive = 0, "", 0
+    for i in range(count):
+        alive += delta[i]
+        if alive > peak:
+            peak, peak_at = alive, layers[i].path
+    acts = sum(sizes)
+    t = report.total
+    states = OPTIMIZER_STATES[optimizer]
+    return Memory(dtype, b, t.params * b, t.buffers * b, acts * b, peak * b, peak_at, acts * b, t.params * b,
+                  optimizer, states * t.params * b)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- comparison
@@ -265,8 +439,15 @@ def _diag(err: CnncalcError, variant: str | None) -> Diagnostic:
     return d
 
 
-def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: int | None = None) -> CheckResult:
-    """Parse ``path``, evaluate the spec and each variant, and check every expectation and budget."""
+def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: int | None = None, *,
+                    variant: str | None = None, sets: Mapping[str, str] | None = None,
+                    input_shape: Shape | None = None, no_bias: bool = False, batch: int = 1) -> CheckResult:  # fmt: skip
+    """Parse ``path``, evaluate the spec and each variant, and check every expectation and budget.
+
+    With ``variant`` only that variant is evaluated. Overrides (``sets``, ``input_shape``, ``no_bias``,
+    ``batch``) describe another configuration than the one the file's expectations state, so with any of
+    them only parsing, shapes and the budgets are checked.
+    """
     file = str(path)
     try:
         spec = load_spec(path)
@@ -279,22 +460,24 @@ def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: i
         if name not in known:
             diags.append(_diag(ExpectationError(
                 f"expect.variants: no variant `{name}`{did_you_mean(name, known)}", loc, code="E504"), None))
+    overridden = bool(sets) or input_shape is not None or no_bias or batch != 1
     configs: list[str] = []
-    for variant in (None, *(v.name for v in spec.variants)):
-        configs.append(variant or "(base)")
+    for config in ((variant,) if variant is not None else (None, *(v.name for v in spec.variants))):
+        configs.append(config or "(base)")
         try:
-            report = analyze(build_graph(spec, variant), spec)
+            report = analyze(build_graph(spec, config, sets, input_shape, no_bias), spec, batch)
         except CnncalcError as err:
-            diags.append(_diag(err, variant))
+            diags.append(_diag(err, config))
             continue
-        if variant is None:
+        if config is None:
             diags.extend(_diag(w, None) for w in report.warnings)
-        expect = spec.expect if variant is None else by_variant.get(variant, Expectations())
-        diags.extend(_diag(f, variant) for f in check_expectations(report, expect))
+        if not overridden:
+            expect = spec.expect if config is None else by_variant.get(config, Expectations())
+            diags.extend(_diag(f, config) for f in check_expectations(report, expect))
         for label, limit, value in (("params", max_params, report.total.params), ("MACs", max_macs,
                                                                                     report.total.macs)):
             if limit is not None and value > limit:
                 diags.append(_diag(ExpectationError(
                     f"{value:,} {label} exceed the budget --max-{label.lower()}={limit:,} (by {value - limit:,})",
-                    Location(file), code="E505"), variant))  # fmt: skip
+                    Location(file), code="E505"), config))  # fmt: skip
     return CheckResult(file, tuple(configs), tuple(diags))

@@ -11,26 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .analysis import Report, analyze
-from .errors import CnncalcError
+from .analysis import LayerResult, Report, analyze
+from .errors import CnncalcError, Location
 from .graph import build_graph
 from .library import Found, bundled_names, find_spec
 from .shapes import Shape
-from .spec import load_spec
+from .spec import did_you_mean, load_spec
 
 
 def analyze_spec(spec: str | Path, variant: str | None = None, sets: Mapping[str, str] | None = None,
-                 input_shape: Shape | None = None, no_bias: bool = False) -> Report:  # fmt: skip
+                 input_shape: Shape | None = None, no_bias: bool = False, batch: int = 1) -> Report:  # fmt: skip
     """Load a spec (a path or a bundled name), expand it and count it.
 
     ``variant`` selects a named variant (a bundled name such as ``resnet152`` may select one
     itself); ``sets`` overrides parameters (``{"alpha": "0.75"}``); ``input_shape`` re-propagates
-    at another input size; ``no_bias`` counts as if no conv or fc had a bias.
+    at another input size; ``no_bias`` counts as if no conv or fc had a bias; ``batch`` multiplies MACs,
+    FLOPs, ops and activations (never params).
     """
     found = find_spec(str(spec))
     parsed = load_spec(found.path)
     graph = build_graph(parsed, variant or found.variant, sets, input_shape, no_bias)
-    return analyze(graph, parsed)
+    return analyze(graph, parsed, batch)
 
 
 def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]]:
@@ -45,4 +46,26 @@ def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]
     return out
 
 
-__all__ = ["analyze_spec", "library_reports", "Found"]
+def select_layers(report: Report, name: str) -> list[LayerResult]:
+    """The layers a user means by ``name``: a path, a block path (all its layers), or a unique last segment."""
+    found = report.find(name)
+    if found:
+        return found
+    tails = sorted({r.path for r in report.layers if r.path.rsplit(".", 1)[-1] == name or
+                    f".{name}." in f".{r.path}."})  # fmt: skip
+    groups = sorted({r.path[: r.path.index(name) + len(name)] for r in report.layers if f".{name}." in f".{r.path}."})
+    if len(groups) == 1:
+        return report.find(groups[0])
+    if len(tails) == 1:
+        return report.find(tails[0])
+    if len(groups) > 1 or len(tails) > 1:
+        options = groups or tails
+        raise CnncalcError(f"`{name}` is ambiguous: it names {len(options)} layers or blocks, e.g. "
+                           + ", ".join(f"`{o}`" for o in options[:5]), Location(report.file), code="E206")
+    paths = [r.path for r in report.layers]
+    segments = {seg for p in paths for seg in p.split(".")}
+    raise CnncalcError(f"no layer `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
+                       Location(report.file), code="E206")  # fmt: skip
+
+
+__all__ = ["analyze_spec", "library_reports", "select_layers", "Found"]

@@ -83,7 +83,9 @@ def _sets(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def config_options(f: F) -> F:
-    """--variant, --set, --input and --no-bias, shared by show, compare and check."""
+    """--variant, --set, --input, --batch and --no-bias, shared by show, compare and check."""
+    f = click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
+                     help="Samples per batch: multiplies MACs, FLOPs, ops and activations, never params.")(f)  # fmt: skip
     f = click.option("--no-bias", is_flag=True, help="Count as if no conv or fc layer had a bias (the lecture's "
                      "'without bias' figures).")(f)  # fmt: skip
     f = click.option("--input", "input_shape", type=_ShapeType(), help="Evaluate at another input size, e.g. "
@@ -94,10 +96,21 @@ def config_options(f: F) -> F:
     return f
 
 
-def _analyze(name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool) -> Any:
+def _analyze(name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
+             batch: int = 1) -> Any:  # fmt: skip
     from .api import analyze_spec
 
-    return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias)
+    return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias,
+                        batch=batch)  # fmt: skip
+
+
+def memory_options(f: F) -> F:
+    """--dtype and --optimizer for the memory estimate."""
+    f = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="sgd", show_default=True,
+                     help="Optimizer state in the training-memory estimate (0, 1 or 2 values per parameter).")(f)
+    f = click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "int8"]), default="fp32",
+                     show_default=True, help="Bytes per value for the memory estimate.")(f)  # fmt: skip
+    return f
 
 
 def _echo_error(err: CnncalcError) -> None:
@@ -142,26 +155,38 @@ FORMATS = click.Choice(["table", "json", "csv", "markdown"])
 @cli.command()
 @click.argument("spec")
 @config_options
+@memory_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Collapse rows to blocks at this path depth.")
+@click.option("--ops", is_flag=True, help="Add a column of element-wise operations (pooling, BN, activations, "
+              "joins, bias adds), counted apart from MACs.")  # fmt: skip
+@click.option("--bars", is_flag=True, help="Add bars showing each row's share of MACs and of params.")
+@click.option("--memory", "show_memory", is_flag=True, help="Print the memory estimate (parameters, activations, "
+              "peak, training) under the table.")  # fmt: skip
+@click.option("--explain", is_flag=True, help="Print every layer's formulas with its numbers substituted.")
 @click.option("--width", type=click.IntRange(40), help="Table width in characters (default: the terminal's).")
-def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, fmt: str,
-         depth: int | None, width: int | None) -> None:  # fmt: skip
-    """Per-layer table: output HxWxC, params, MACs, activations, with totals.
+def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int,
+         dtype: str, optimizer: str, fmt: str, depth: int | None, ops: bool, bars: bool, show_memory: bool,
+         explain: bool, width: int | None) -> None:  # fmt: skip
+    """Per-layer table: output HxWxC, params, MACs, activations, receptive field, with totals.
 
     \b
     Example:
         cnncalc show vgg16
         cnncalc show alexnet --variant one-tower --format json
         cnncalc show resnet50 --input 448x448x3 --depth 1
+        cnncalc show mobilenet-v2 --batch 32 --memory --dtype fp16 --optimizer adam
     """
-    report = _analyze(spec, variant, sets, input_shape, no_bias)
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
     for warning in report.warnings:
         _echo_error(warning)
+    from .analysis import memory
+
+    mem = memory(report, dtype, optimizer)
     if fmt == "json":
         from .render import report_dict
 
-        click.echo(json.dumps(report_dict(report), indent=1))
+        click.echo(json.dumps(report_dict(report, mem), indent=1))
     elif fmt == "csv":
         from .render import report_csv
 
@@ -171,9 +196,36 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
 
         click.echo(report_markdown(report, depth), nl=False)
     else:
-        from .render import console, emit, report_table
+        from . import render
 
-        emit(console(width), report_table(report, depth))
+        out = render.console(width)
+        render.emit(out, render.report_table(report, depth, ops=ops, bars=bars))
+        if show_memory:
+            render.emit(out, render.memory_table(mem, report.batch))
+        if explain:
+            render.emit(out, render.explain_text(report, list(report.layers)))
+
+
+@cli.command(name="explain")
+@click.argument("spec")
+@click.argument("layer")
+@config_options
+def explain_(spec: str, layer: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
+             batch: int) -> None:  # fmt: skip
+    """Explain one layer (or block): its formulas with the numbers substituted.
+
+    LAYER is a path (`conv1.conv`), a block path (`inception3a`: every layer in it) or a unique name.
+
+    \b
+    Example:
+        cnncalc explain alexnet conv1
+        cnncalc explain inception-bottleneck module
+    """
+    from . import render
+    from .api import select_layers
+
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
+    render.emit(render.console(), render.explain_text(report, select_layers(report, layer)))
 
 
 @cli.command()
@@ -183,7 +235,7 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
 @click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
 @click.option("--width", type=click.IntRange(40), help="Table width in characters.")
 def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
-            fmt: str, depth: int | None, width: int | None) -> None:  # fmt: skip
+            batch: int, fmt: str, depth: int | None, width: int | None) -> None:  # fmt: skip
     """Architectures side by side: params, MACs, FLOPs, output, with ratios to the first.
 
     A SPEC may carry a variant after a colon: `alexnet:one-tower`.
@@ -198,7 +250,7 @@ def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], 
     reports = []
     for name in specs:
         spec_name, _, var = name.partition(":") if not Path(name).exists() else (name, "", "")
-        reports.append(_analyze(spec_name, var or variant, sets, input_shape, no_bias))
+        reports.append(_analyze(spec_name, var or variant, sets, input_shape, no_bias, batch))
     comp = compare_reports(reports, specs)
     from . import render
 
@@ -238,12 +290,16 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--max-params", type=_Count(), help="Fail a spec whose params exceed this (25M, 1.5G...).")
 @click.option("--max-macs", type=_Count(), help="Fail a spec whose MACs exceed this (4.1G...).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the summary.")
-def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: int | None, quiet: bool) -> None:
+@config_options
+def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: int | None, quiet: bool,
+          variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> None:  # fmt: skip
     """Check specs: every file, directory (recursively) or glob; every variant.
 
     Parses and evaluates each spec and each of its variants, checks inline `=>` shapes and
     `expect:` values, keeps going after a failure, and prints one located line per problem.
-    Exit 0 when everything holds, 1 when any spec failed, 2 on a usage error.
+    Exit 0 when everything holds, 1 when any spec failed, 2 on a usage error. With --variant only that
+    variant is checked; with --set, --input, --no-bias or --batch the file's expectations (which describe
+    the spec as written) are skipped and only shapes and budgets are checked.
 
     \b
     Example:
@@ -253,7 +309,9 @@ def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: in
     from .analysis import check_spec_file
 
     files = _expand(paths)
-    results = [check_spec_file(f, max_params, max_macs) for f in files]
+    overrides = _sets(sets)
+    results = [check_spec_file(f, max_params, max_macs, variant=variant, sets=overrides, input_shape=input_shape,
+                               no_bias=no_bias, batch=batch) for f in files]  # fmt: skip
     failed = [r for r in results if not r.ok]
     if fmt == "json":
         out = []

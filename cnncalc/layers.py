@@ -78,6 +78,10 @@ class LayerType:
     macs_doc: str = "0"
     inputs: str = "one"  # 'one' or 'many' (joins)
     aliases: tuple[str, ...] = ()
+    ops: Callable[[Attrs, list[Shape], Shape], int] = lambda a, i, o: 0
+    ops_doc: str = "0"
+    explain: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]] | None = None
+    rf: str = "same"  # receptive field rule: 'same', 'window' (ctx.info windows), 'global', 'adaptive', 'join'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {a.name: a for a in self.args})
@@ -188,6 +192,32 @@ def _nearest_fit(n: int, k: int, s: int, p: int, d: int) -> int:
     return n  # pragma: no cover
 
 
+# --------------------------------------------------------------------------- explanations
+
+
+def n(x: int) -> str:
+    """An exact count with thousands separators, for explanations."""
+    return f"{x:,}"
+
+
+def _axes(info: Mapping[str, Any]) -> list[str]:
+    wins: tuple[Window, ...] = info.get("windows", ())
+    lines = [f"{axis}: {w.arithmetic()}" for axis, w in zip(("height", "width"), wins)]
+    pads = info.get("pads")
+    if pads is not None and (pads[0] != pads[1] or pads[2] != pads[3]):
+        lines.append(f"padding: top {pads[0]}, bottom {pads[1]}, left {pads[2]}, right {pads[3]}")
+    return lines
+
+
+def _kernel(a: Attrs) -> str:
+    kh, kw = pair(a["kernel"])
+    return f"{kh} x {kw}"
+
+
+def _elementwise_note(a: Attrs, ins: list[Shape], out: Shape, what: str) -> list[str]:
+    return [f"{what}: {ins[0]} -> {out}, shape unchanged", "no parameters; 0 MACs (element-wise work: see --ops)"]
+
+
 # --------------------------------------------------------------------------- conv and fc
 
 
@@ -222,6 +252,10 @@ def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
     return out.h * out.w * kh * kw * _connections(a, ins, out)
 
 
+def _bias_ops(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return out.numel if a.get("bias") else 0
+
+
 def _check_table(a: Attrs, x: Shape) -> None:
     table = a.get("table")
     if table is None:
@@ -235,6 +269,34 @@ def _check_table(a: Attrs, x: Shape) -> None:
         if bad or len(set(row)) != len(row) or not row:
             raise ShapeError(f"connection table row {j} must list distinct input channels 0..{x.c - 1}, got "
                              f"{list(row)}", code="E402")  # fmt: skip
+
+
+def _conv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    kh, kw = pair(a["kernel"])
+    w, b = _conv_params(a, ins, out)
+    g = a["groups"]
+    table = a.get("table")
+    if table is not None:
+        conn = _connections(a, ins, out)
+        per = f"({_kernel(a)}) x {conn} connections (table: each of the {out.c} filters sees {conn / out.c:g}"
+        per += " input maps on average)"
+        weights, depth = f"{kh} x {kw} x {conn}", f"{conn} map pairs"
+    elif g == 1:
+        weights, depth = f"({_kernel(a)} x {x.c}) x {out.c}", f"{x.c}"
+    else:
+        weights, depth = f"({_kernel(a)} x {x.c}/{g}) x {out.c}", f"{x.c}/{g} = {x.c // g} (groups={g})"
+    lines = [f"input {x} -> output {out}: {out.c} filters of {_kernel(a)} x {depth}", *_axes(info)]
+    bias = f" + {out.c}" if b else ""
+    lines.append(f"params: {weights}{bias} = {n(w + b)}" + ("" if b else " (no bias)"))
+    per_out = f"({_kernel(a)} x {x.c // g})" if table is None else f"({_kernel(a)} x {_connections(a, ins, out)}"\
+        f"/{out.c})"
+    if table is None:
+        lines.append(f"MACs: {out.h} x {out.w} x {out.c} x {per_out} = {n(_conv_macs(a, ins, out))}")
+    else:
+        lines.append(f"MACs: {out.h} x {out.w} x ({_kernel(a)} x {_connections(a, ins, out)} connections) = "
+                     f"{n(_conv_macs(a, ins, out))}")  # fmt: skip
+    return lines
 
 
 _WINDOW_ARGS = (
@@ -253,11 +315,23 @@ register(LayerType(
     _conv_shape, _conv_params, _conv_macs,
     params_doc="kh·kw·(C/groups)·C' + C' bias (with `table`: kh·kw·connections + C')",
     macs_doc="H'·W'·C'·(C/groups)·kh·kw (with `table`: H'·W'·kh·kw·connections)",
+    ops=_bias_ops, ops_doc="1 bias add per output element (if bias)", explain=_conv_explain, rf="window",
 ))  # fmt: skip
 
 
 def _dw_attrs(a: Attrs, x: Shape) -> dict[str, Any]:
     return {**a, "groups": x.c, "out": x.c * a["mult"]}
+
+
+def _dw_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    w, b = _conv_params(_dw_attrs(a, x), ins, out)
+    mult = a["mult"]
+    lines = [f"input {x} -> output {out}: one {_kernel(a)} filter per input channel"
+             + (f", {mult} per channel" if mult > 1 else "") + " (groups = C)", *_axes(info)]  # fmt: skip
+    lines.append(f"params: ({_kernel(a)} x 1) x {out.c}" + (f" + {out.c}" if b else "") + f" = {n(w + b)}")
+    lines.append(f"MACs: {out.h} x {out.w} x {out.c} x ({_kernel(a)} x 1) = {n(_conv_macs(_dw_attrs(a, x), ins, out))}")
+    return lines
 
 
 register(LayerType(
@@ -268,7 +342,19 @@ register(LayerType(
     lambda a, i, o: _conv_params(_dw_attrs(a, i[0]), i, o),
     lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
     params_doc="kh·kw·mult·C + mult·C bias", macs_doc="H'·W'·mult·C·kh·kw",
+    ops=_bias_ops, ops_doc="1 bias add per output element (if bias)", explain=_dw_explain, rf="window",
 ))  # fmt: skip
+
+
+def _fc_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    flat = f"{x} flattened to {n(x.numel)}" if not x.is_flat else f"{n(x.numel)} inputs"
+    bias = f" + {n(out.c)}" if a["bias"] else ""
+    total = x.numel * out.c + (out.c if a["bias"] else 0)
+    return [f"input {flat} -> {n(out.c)} outputs, each connected to every input",
+            f"params: {n(x.numel)} x {n(out.c)}{bias} = {n(total)}" + ("" if a["bias"] else " (no bias)"),
+            f"MACs: {n(x.numel)} x {n(out.c)} = {n(x.numel * out.c)}"]  # fmt: skip
+
 
 register(LayerType(
     "fc", "fully connected (flattens its input)",
@@ -277,6 +363,7 @@ register(LayerType(
     lambda a, i, o: (i[0].numel * o.c, o.c if a["bias"] else 0),
     lambda a, i, o: i[0].numel * o.c,
     params_doc="H·W·C·N + N bias", macs_doc="H·W·C·N", aliases=("linear",),
+    ops=_bias_ops, ops_doc="1 bias add per output (if bias)", explain=_fc_explain, rf="global",
 ))  # fmt: skip
 
 # --------------------------------------------------------------------------- pooling
@@ -291,14 +378,48 @@ def _pool_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
     return shape
 
 
-for _pool, _what in (("maxpool", "max"), ("avgpool", "average")):
-    register(LayerType(
-        _pool, f"{_what} pooling (stride defaults to the kernel)",
-        (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-         ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
-         ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
-        _pool_shape(_pool),
-    ))  # fmt: skip
+def _window_area(a: Attrs) -> int:
+    kh, kw = pair(a["kernel"])
+    return kh * kw
+
+
+def _pool_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
+    def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        sh, sw = pair(stride)
+        return [f"{what} over {_kernel(a)} windows at stride {sh if sh == sw else f'{sh}x{sw}'}, each channel "
+                f"on its own: {ins[0]} -> {out}" + (" (ceil mode)" if a["ceil"] else ""), *_axes(info),
+                "no parameters; 0 MACs (comparisons/adds: see --ops)"]  # fmt: skip
+
+    return explain
+
+
+register(LayerType(
+    "maxpool", "max pooling (stride defaults to the kernel)",
+    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+     ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
+     ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
+    _pool_shape("maxpool"), ops=lambda a, i, o: o.numel * (_window_area(a) - 1),
+    ops_doc="kh·kw - 1 comparisons per output element", explain=_pool_explain("maximum"), rf="window",
+))  # fmt: skip
+register(LayerType(
+    "avgpool", "average pooling (stride defaults to the kernel)",
+    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+     ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
+     ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
+    _pool_shape("avgpool"), ops=lambda a, i, o: o.numel * _window_area(a),
+    ops_doc="kh·kw - 1 adds + 1 multiply per output element", explain=_pool_explain("average"), rf="window",
+))  # fmt: skip
+register(LayerType(
+    "subsample", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
+    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+     ArgSpec("pad", "pad", 0), ArgSpec("ceil", "bool", False)),
+    _pool_shape("subsample"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
+    ops=lambda a, i, o: o.numel * (_window_area(a) + 1), ops_doc="kh·kw - 1 adds, 1 multiply, 1 bias add per output",
+    explain=lambda a, i, o, info: [*_pool_explain("sum")(a, i, o, info)[:-1],
+                                   f"params: a trainable coefficient and bias per map = 2 x {o.c} = {2 * o.c}",
+                                   "0 MACs (pooling)"], rf="window",
+))  # fmt: skip
 
 
 def _global_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -306,8 +427,17 @@ def _global_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return Shape.spatial(1, 1, ins[0].c)
 
 
-register(LayerType("gap", "global average pooling to 1x1xC", (), _global_shape, aliases=("global_avgpool",)))
-register(LayerType("gmp", "global max pooling to 1x1xC", (), _global_shape, aliases=("global_maxpool",)))
+def _global_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
+    return lambda a, i, o, info: [f"{what} of each of the {i[0].c} channels over all {i[0].h} x {i[0].w} "
+                                  f"positions: {i[0]} -> {o}", "no parameters; 0 MACs"]  # fmt: skip
+
+
+register(LayerType("gap", "global average pooling to 1x1xC", (), _global_shape, aliases=("global_avgpool",),
+                   ops=lambda a, i, o: i[0].numel, ops_doc="H·W - 1 adds + 1 multiply per channel",
+                   explain=_global_explain("average"), rf="global"))  # fmt: skip
+register(LayerType("gmp", "global max pooling to 1x1xC", (), _global_shape, aliases=("global_maxpool",),
+                   ops=lambda a, i, o: i[0].numel - o.numel, ops_doc="H·W - 1 comparisons per channel",
+                   explain=_global_explain("maximum"), rf="global"))  # fmt: skip
 
 
 def _adaptive_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -317,20 +447,22 @@ def _adaptive_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
 
 
 register(LayerType(
-    "subsample", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
-    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-     ArgSpec("pad", "pad", 0), ArgSpec("ceil", "bool", False)),
-    _pool_shape("subsample"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
+    "adaptive_avgpool", "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
+    (ArgSpec("out", "dim", positional=True, doc="output HxW"),), _adaptive_shape,
+    ops=lambda a, i, o: i[0].numel if i[0] != o else 0, ops_doc="about one add per input element (0 when identity)",
+    explain=lambda a, i, o, info: [f"averages {i[0]} to {o}" + (": the identity at this input size" if i[0] == o
+                                   else " (PyTorch's adaptive bins)"), "no parameters; 0 MACs"],  # fmt: skip
+    rf="adaptive",
 ))  # fmt: skip
 register(LayerType(
     "rbf", "Euclidean radial basis units with fixed, hand-chosen parameter vectors (LeNet-5's output layer)",
     (ArgSpec("out", "count", positional=True),), lambda a, i, c: Shape.flat(a["out"]),
     buffers=lambda a, i, o: i[0].numel * o.c, macs=lambda a, i, o: i[0].numel * o.c,
     params_doc="0 (N·inputs fixed values, reported as buffers)", macs_doc="N·inputs (squared distances)",
-))  # fmt: skip
-register(LayerType(
-    "adaptive_avgpool", "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
-    (ArgSpec("out", "dim", positional=True, doc="output HxW"),), _adaptive_shape,
+    explain=lambda a, i, o, info: [f"{o.c} units, each the squared distance between the {i[0].numel} inputs and a "
+                                   "fixed vector", f"buffers: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)} fixed "
+                                   "values (not trained)", f"MACs: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)}"],
+    rf="global",
 ))  # fmt: skip
 
 # --------------------------------------------------------------------------- normalisation
@@ -345,37 +477,59 @@ register(LayerType(
     (ArgSpec("eps", "number", Fraction(1, 100000)),), _same,
     params=lambda a, i, o: (o.c, o.c), buffers=lambda a, i, o: 2 * o.c,
     params_doc="2·C (gamma, beta); buffers 2·C", aliases=("batchnorm",),
+    ops=lambda a, i, o: 2 * o.numel, ops_doc="2 per element (scale and shift, statistics folded)",
+    explain=lambda a, i, o, info: [f"normalises each of the {o.c} channels, then scales by gamma and shifts by beta: "
+                                   f"{o}, shape unchanged", f"params: gamma + beta = 2 x {o.c} = {n(2 * o.c)}",
+                                   f"buffers: running mean + variance = 2 x {o.c} = {n(2 * o.c)} (not trained)",
+                                   "0 MACs (2 element-wise ops per element: see --ops)"],  # fmt: skip
 ))  # fmt: skip
 register(LayerType(
     "lrn", "local response normalisation (AlexNet)",
     (ArgSpec("size", "count", 5, positional=True), ArgSpec("alpha", "number", Fraction(1, 10000)),
      ArgSpec("beta", "number", Fraction(3, 4)), ArgSpec("k", "number", 1)),
-    _same,
+    _same, ops=lambda a, i, o: o.numel * (a["size"] + 3),
+    ops_doc="size + 3 per element (window sum of squares, scale, power, divide)",
+    explain=lambda a, i, o, info: [f"divides each value by (k + alpha/n x sum of squares over {a['size']} adjacent "
+                                   f"channels)^beta: {o}, shape unchanged", "no parameters; 0 MACs"],  # fmt: skip
 ))  # fmt: skip
 
 # --------------------------------------------------------------------------- element-wise, no parameters
 
-for _name, _summary, _aliases in (
-    ("relu", "rectified linear unit", ()),
-    ("relu6", "ReLU clipped at 6", ()),
-    ("sigmoid", "logistic sigmoid", ()),
-    ("tanh", "hyperbolic tangent", ()),
-    ("elu", "exponential linear unit", ()),
-    ("gelu", "Gaussian error linear unit", ()),
-    ("swish", "x·sigmoid(x) (SiLU)", ("silu",)),
-    ("hswish", "hard swish (MobileNetV3)", ("hardswish",)),
-    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",)),
-    ("softmax", "softmax over channels", ()),
-    ("identity", "passes its input through", ()),
+
+def _per_element(k: int) -> Callable[[Attrs, list[Shape], Shape], int]:
+    return lambda a, i, o: k * o.numel
+
+
+for _name, _summary, _aliases, _ops in (
+    ("relu", "rectified linear unit", (), 1),
+    ("relu6", "ReLU clipped at 6", (), 1),
+    ("sigmoid", "logistic sigmoid", (), 1),
+    ("tanh", "hyperbolic tangent", (), 1),
+    ("elu", "exponential linear unit", (), 1),
+    ("gelu", "Gaussian error linear unit", (), 1),
+    ("swish", "x·sigmoid(x) (SiLU)", ("silu",), 1),
+    ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1),
+    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1),
+    ("softmax", "softmax over channels", (), 3),
+    ("identity", "passes its input through", (), 0),
 ):
-    register(LayerType(_name, _summary, (), _same, aliases=_aliases))
+    register(LayerType(_name, _summary, (), _same, aliases=_aliases, ops=_per_element(_ops),
+                       ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
+                       explain=lambda a, i, o, info, _s=_summary: _elementwise_note(a, i, o, _s)))  # fmt: skip
 register(LayerType("leaky", "leaky ReLU", (ArgSpec("slope", "number", Fraction(1, 100), positional=True),), _same,
-                   aliases=("leakyrelu",)))  # fmt: skip
+                   aliases=("leakyrelu",), ops=_per_element(1), ops_doc="1 per element",
+                   explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU")))  # fmt: skip
 register(LayerType("dropout", "dropout (no effect on counts)",
-                   (ArgSpec("p", "number", Fraction(1, 2), positional=True),), _same))  # fmt: skip
+                   (ArgSpec("p", "number", Fraction(1, 2), positional=True),), _same,
+                   explain=lambda a, i, o, info: [f"dropout (training only; the identity at inference): {o}",
+                                                  "no parameters; 0 MACs"]))  # fmt: skip
 register(LayerType("scale", "multiply by a constant (scaled residuals, Inception-ResNet)",
-                   (ArgSpec("factor", "number", positional=True),), _same))  # fmt: skip
-register(LayerType("flatten", "flattens HxWxC to a vector", (), lambda a, i, c: Shape.flat(i[0].numel)))
+                   (ArgSpec("factor", "number", positional=True),), _same, ops=_per_element(1),
+                   ops_doc="1 multiply per element",
+                   explain=lambda a, i, o, info: _elementwise_note(a, i, o, "multiplies by a constant")))  # fmt: skip
+register(LayerType("flatten", "flattens HxWxC to a vector", (), lambda a, i, c: Shape.flat(i[0].numel),
+                   explain=lambda a, i, o, info: [f"{i[0]} -> {n(o.c)} values ({i[0].h} x {i[0].w} x {i[0].c})",
+                                                  "no parameters; 0 MACs"]))  # fmt: skip
 
 
 def _shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -384,26 +538,38 @@ def _shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return ins[0]
 
 
-register(LayerType("shuffle", "channel shuffle (ShuffleNet): permutes channels between groups",
-                   (ArgSpec("groups", "count", positional=True),), _shuffle_shape))  # fmt: skip
+register(LayerType(
+    "shuffle", "channel shuffle (ShuffleNet): permutes channels between groups",
+    (ArgSpec("groups", "count", positional=True),), _shuffle_shape,
+    explain=lambda a, i, o, info: [f"reorders the {o.c} channels from {a['groups']} groups of {o.c // a['groups']} "
+                                   "so that the next grouped conv sees every group", f"{o}, shape unchanged",
+                                   "no parameters; 0 MACs (data movement only)"],  # fmt: skip
+))  # fmt: skip
 
 
 def _split_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     c = ins[0].c
     if c % a["parts"]:
         raise ShapeError(f"split into {a['parts']} parts needs channels ({c}) divisible by {a['parts']}", code="E402")
+    if a["index"] >= a["parts"]:
+        raise ShapeError(f"split index {a['index']} is not one of the {a['parts']} parts (0..{a['parts'] - 1})",
+                         code="E402")  # fmt: skip
     return ins[0].with_channels(c // a["parts"])
 
 
 register(LayerType(
     "split", "takes one of `parts` equal channel slices (ShuffleNet v2's channel split)",
     (ArgSpec("parts", "count", 2, positional=True), ArgSpec("index", "index", 0)), _split_shape,
+    explain=lambda a, i, o, info: [f"takes channels {a['index'] * o.c}..{(a['index'] + 1) * o.c - 1} of "
+                                   f"{i[0].c}: {i[0]} -> {o}", "no parameters; 0 MACs"],  # fmt: skip
 ))  # fmt: skip
 register(LayerType(
     "opaque", "a layer given by its figures (output shape, params, MACs), for what the registry lacks",
     (ArgSpec("out", "shape"), ArgSpec("params", "index", 0), ArgSpec("macs", "index", 0)),
     lambda a, i, c: a["out"], lambda a, i, o: (a["params"], 0), lambda a, i, o: a["macs"],
     params_doc="as given", macs_doc="as given",
+    explain=lambda a, i, o, info: [f"given by its figures: output {o}, {n(a['params'])} params, {n(a['macs'])} MACs"],
+    rf="global",
 ))  # fmt: skip
 
 # --------------------------------------------------------------------------- joins
@@ -438,21 +604,39 @@ def _mul_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return full
 
 
+def _join_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
+    def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+        if what == "concat":
+            chans = " + ".join(str(s.c) for s in ins)
+            return [f"stacks {len(ins)} inputs along channels: {chans} = {out.c}; height x width must agree",
+                    f"{', '.join(map(str, ins))} -> {out}", "no parameters; 0 MACs"]  # fmt: skip
+        return [f"{what} of {len(ins)} inputs, element by element: {', '.join(map(str, ins))} -> {out}",
+                "no parameters; 0 MACs (element-wise work: see --ops)"]  # fmt: skip
+
+    return explain
+
+
 register(LayerType("concat", "concatenates its inputs along channels (H x W must agree)", (), _concat_shape,
-                   inputs="many"))  # fmt: skip
+                   inputs="many", explain=_join_explain("concat"), rf="join"))  # fmt: skip
 register(LayerType("add", "element-wise sum of its inputs (residual connection)", (), _same_shape("add"),
-                   inputs="many"))  # fmt: skip
+                   inputs="many", ops=lambda a, i, o: (len(i) - 1) * o.numel, ops_doc="(inputs - 1) adds per element",
+                   explain=_join_explain("sum"), rf="join"))  # fmt: skip
 register(LayerType("mean", "element-wise mean of its inputs (FractalNet join)", (), _same_shape("mean"),
-                   inputs="many"))  # fmt: skip
+                   inputs="many", ops=lambda a, i, o: len(i) * o.numel, ops_doc="inputs - 1 adds + 1 multiply per element",
+                   explain=_join_explain("mean"), rf="join"))  # fmt: skip
 register(LayerType("mul", "element-wise product; a 1x1xC input scales every position (squeeze-excitation)",
-                   (), _mul_shape, inputs="many"))  # fmt: skip
+                   (), _mul_shape, inputs="many", ops=lambda a, i, o: (len(i) - 1) * o.numel,
+                   ops_doc="(inputs - 1) multiplies per element",
+                   explain=_join_explain("product (1x1xC gates broadcast over H x W)"), rf="join"))  # fmt: skip
 
 JOIN_OPS = ("concat", "add", "mean", "mul")
 #: Ops whose MACs are counted (the rest are deliberately zero).
 COUNTED_OPS = ("conv", "dwconv", "fc", "rbf")
 
 
-def bias_free(a: Attrs) -> dict[str, Any]:
-    """Attributes with the bias switched off (for ``--no-bias``)."""
-    return {**a, "bias": False} if "bias" in a else dict(a)
-
+def explain(op: str, attrs: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    """The formulas of one layer with its numbers substituted, one statement per line."""
+    lt = LAYER_TYPES[op]
+    if lt.explain is not None:
+        return lt.explain(attrs, ins, out, info)
+    return [f"{lt.summary}: {', '.join(map(str, ins))} -> {out}"]  # pragma: no cover - every op has one

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from .analysis import Comparison, LayerResult, Report, Totals
+from .analysis import Comparison, LayerResult, Memory, Report, Totals
 from .layers import CONVENTIONS
 from .shapes import Shape
 
@@ -96,6 +96,8 @@ class Row:
     output: Shape
     totals: Totals
     kind: str = "layer"  # 'layer', 'group' or 'subtotal'
+    rf: tuple[int, int] = (1, 1)  # of the row's last layer
+    jump: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,26 @@ class Column:
     footer: Callable[[Report], str] = lambda rep: ""
 
 
+def axes(v: tuple[int, int]) -> str:
+    """``11`` when both axes agree, else ``7x3``."""
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def axes_json(v: tuple[int, int]) -> int | list[int]:
+    """An int when both axes agree, else [h, w]."""
+    return v[0] if v[0] == v[1] else [v[0], v[1]]
+
+
+def bar(part: int, whole: int, width: int = 10) -> str:
+    """A share as a bar of eighth-blocks and a percentage: ``███▍       34.2%``."""
+    if whole <= 0 or part == 0:
+        return ""
+    eighths = round(part * width * 8 / whole)
+    full, rest = divmod(eighths, 8)
+    blocks = "█" * full + (" ▏▎▍▌▋▊▉"[rest] if rest else "")
+    return f"{blocks:<{width}} {100 * part / whole:5.1f}%"
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("layer", "left", lambda r: r.path, lambda rep: "total"),
     Column("op", "left", lambda r: r.op),
@@ -115,16 +137,25 @@ COLUMNS: tuple[Column, ...] = (
     Column("params", "right", lambda r: num(r.totals.params), lambda rep: num(rep.total.params)),
     Column("MACs", "right", lambda r: num(r.totals.macs), lambda rep: num(rep.total.macs)),
     Column("activations", "right", lambda r: num(r.totals.activations), lambda rep: num(rep.total.activations)),
+    Column("RF/stride", "right", lambda r: f"{axes(r.rf)}/{axes(r.jump)}"),
 )
+OPS_COLUMN = Column("ops", "right", lambda r: num(r.totals.ops), lambda rep: num(rep.total.ops))
+
+
+def bar_columns(report: Report) -> tuple[Column, ...]:
+    """Share-of-total bars for MACs and params."""
+    t = report.total
+    return (Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else ""),
+            Column("params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else ""))
 
 
 def _layer_row(r: LayerResult) -> Row:
-    return Row(r.path, r.op, r.output, Totals.of([r]))
+    return Row(r.path, r.op, r.output, Totals.of([r]), "layer", r.rf, r.jump)
 
 
 def _group_row(key: str, rs: list[LayerResult], kind: str) -> Row:
     op = rs[0].op if len(rs) == 1 else f"[{len(rs)}]"
-    return Row(key, op, rs[-1].output, Totals.of(rs), kind if len(rs) > 1 else "layer")
+    return Row(key, op, rs[-1].output, Totals.of(rs), kind if len(rs) > 1 else "layer", rs[-1].rf, rs[-1].jump)
 
 
 def report_rows(report: Report, depth: int | None = None) -> list[Row]:
@@ -143,11 +174,13 @@ def conventions_line(report: Report) -> str:
     """What the numbers mean, printed under every table."""
     bias = "no bias (--no-bias)" if report.no_bias else "bias as written"
     t = report.total
+    batch = f"batch {report.batch} (MACs, FLOPs, activations x{report.batch}; params per model)" \
+        if report.batch > 1 else "batch 1"
     return (
         f"{bias}; params = weights {num(t.weights)} + biases {num(t.biases)} (incl. BN gamma/beta); "
         f"buffers (BN running stats, fixed values) {num(t.buffers)}, not params; "
         f"MACs = multiply-accumulates of conv and fc; "
-        f"FLOPs = 2 x MACs = {num(t.flops)}; activations = output elements; batch 1; "
+        f"FLOPs = 2 x MACs = {num(t.flops)}; activations = output elements; {batch}; "
         f"rounding: {report.rounding}"
     )
 
@@ -157,16 +190,70 @@ def _title(report: Report) -> str:
     return f"{report.name}{variant}: input {report.input} -> output {report.output}"
 
 
-def report_table(report: Report, depth: int | None = None) -> Group:
-    """The ``show`` table with totals footer and the conventions line."""
+def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Group:
+    """The ``show`` table with totals footer and the conventions line; ``ops`` and ``bars`` add columns."""
+    cols = COLUMNS + ((OPS_COLUMN,) if ops else ()) + (bar_columns(report) if bars else ())
     rows = []
     for row in report_rows(report, depth):
-        cells = [col.cell(row) for col in COLUMNS]
+        cells = [col.cell(row) for col in cols]
         if row.kind == "subtotal":
             cells[0] = f"{row.path} (sum)"
         rows.append((cells, "dim" if row.kind == "subtotal" else None))
-    table = grid([c.header for c in COLUMNS], [c.justify for c in COLUMNS], rows, [c.footer(report) for c in COLUMNS])
-    return Group(Text(_title(report), style="bold"), table, Text(conventions_line(report), style="dim"))
+    table = grid([c.header for c in cols], [c.justify for c in cols], rows, [c.footer(report) for c in cols])
+    notes = [Text(conventions_line(report), style="dim")]
+    if ops:
+        notes.append(Text("ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per "
+                          "element), activations (1 per element), joins, LRN, bias adds; see README", style="dim"))
+    if report.rf_note:
+        notes.append(Text(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}",
+                          style="dim"))  # fmt: skip
+    return Group(Text(_title(report), style="bold"), table, *notes)
+
+
+def memory_table(mem: Memory, batch: int = 1) -> Group:
+    """Memory estimates as a small table, with what the model assumes."""
+    rows = [
+        ("parameters", mem.params), ("buffers (BN statistics, fixed values)", mem.buffers),
+        ("activations, every output kept (no reuse)", mem.activations),
+        (f"activations, peak under liveness (at {mem.peak_at})", mem.peak),
+        ("inference: parameters + buffers + peak activations", mem.inference),
+        ("training: activations kept for backward", mem.train_activations), ("training: gradients", mem.gradients),
+        (f"training: optimizer state ({mem.optimizer})", mem.optimizer_state),
+        ("training total: activations + weights + gradients + state + buffers", mem.training),
+    ]  # fmt: skip
+    table = grid(("memory", "bytes", ""), ("left", "right", "right"), [((k, num(v), size(v)), None) for k, v in rows])
+    return Group(Text(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", style="bold"),
+                 table, Text("liveness: a tensor lives from its producer to its last reader; branch outputs awaiting "
+                             "a join coexist; nothing in place; no workspace or framework overhead", style="dim"))
+
+
+def size(b: int) -> str:
+    """``97.5 MiB`` (display only)."""
+    x = float(b)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if x < 1024 or unit == "GiB":
+            return f"{x:.1f} {unit}" if unit != "B" else f"{b} B"
+        x /= 1024
+    return f"{x:.1f} TiB"  # pragma: no cover
+
+
+def explain_text(report: Report, layers: list[LayerResult]) -> Text:
+    """The formulas of ``layers`` with their numbers substituted (``cnncalc explain``)."""
+    from .layers import explain
+
+    text = Text()
+    for r in layers:
+        line = f" (line {r.loc.line})" if r.loc.line else ""
+        text.append(f"{r.path}  [{r.op}]{line}\n", style="bold")
+        for statement in explain(r.op, r.attrs, list(r.inputs), r.output, r.info):
+            text.append(f"  {statement}\n")
+        text.append(f"  receptive field {axes(r.rf)}, effective stride {axes(r.jump)}\n")
+        if r.ops:
+            text.append(f"  element-wise ops (--ops): {num(r.ops)}\n")
+        if r.batch > 1:
+            text.append(f"  (MACs and ops above are per sample; x{r.batch} for the batch)\n")
+    text.right_crop(1)
+    return text
 
 
 # --------------------------------------------------------------------------- data formats
@@ -193,7 +280,16 @@ def _jsonable(v: Any) -> Any:
 def totals_dict(t: Totals) -> dict[str, int]:
     """Totals as JSON."""
     return {"params": t.params, "weights": t.weights, "biases": t.biases, "buffers": t.buffers,
-            "macs": t.macs, "flops": t.flops, "activations": t.activations}  # fmt: skip
+            "macs": t.macs, "flops": t.flops, "activations": t.activations, "ops": t.ops}  # fmt: skip
+
+
+def memory_dict(mem: Memory) -> dict[str, Any]:
+    """Memory estimates as JSON (bytes)."""
+    return {"dtype": mem.dtype, "bytes_per_value": mem.bytes_per_value, "params": mem.params,
+            "buffers": mem.buffers, "activations": mem.activations, "peak_activations": mem.peak,
+            "peak_at": mem.peak_at, "inference": mem.inference, "train_activations": mem.train_activations,
+            "gradients": mem.gradients, "optimizer": mem.optimizer, "optimizer_state": mem.optimizer_state,
+            "training": mem.training}  # fmt: skip
 
 
 def layer_dict(r: LayerResult) -> dict[str, Any]:
@@ -210,14 +306,19 @@ def layer_dict(r: LayerResult) -> dict[str, Any]:
         "macs": r.macs,
         "flops": r.flops,
         "activations": r.activations,
+        "ops": r.ops,
+        "receptive_field": axes_json(r.rf),
+        "effective_stride": axes_json(r.jump),
         "attrs": {k: _jsonable(v) for k, v in r.attrs.items()},
         "line": r.loc.line,
         **({"side": True} if r.side else {}),
     }
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report, mem: Memory | None = None) -> dict[str, Any]:
     """The stable JSON contract of ``show --format json``."""
+    from .analysis import memory
+
     return {
         "name": report.name,
         "file": report.file,
@@ -229,6 +330,10 @@ def report_dict(report: Report) -> dict[str, Any]:
         "total": totals_dict(report.total),
         "conventions": CONVENTIONS,
         "no_bias": report.no_bias,
+        "batch": report.batch,
+        "memory": memory_dict(mem or memory(report)),
+        "receptive_field_note": report.rf_note,
+        "warnings": [w.headline() for w in report.warnings],
         "source": report.source,
     }
 

@@ -45,7 +45,8 @@ def layers_table() -> str:
     """The layer-type table, one row per registry entry."""
     from cnncalc.layers import LAYER_TYPES
 
-    rows = ["| op | what it is | positional | keywords (default) | params | MACs |", "|---|---|---|---|---|---|"]
+    rows = ["| op | what it is | positional | keywords (default) | params | MACs | ops (`--ops`) |",
+            "|---|---|---|---|---|---|---|"]
     for name, lt in LAYER_TYPES.items():
         pos = " ".join(a.name.upper() for a in lt.positional)
         kws = ", ".join(
@@ -56,7 +57,8 @@ def layers_table() -> str:
         if name in ("maxpool", "avgpool"):
             kws = kws.replace("`stride`", "`stride`=KERNEL")
         alias = f" (alias {', '.join(lt.aliases)})" if lt.aliases else ""
-        rows.append(f"| `{name}`{alias} | {lt.summary} | {pos} | {kws} | {lt.params_doc} | {lt.macs_doc} |")
+        rows.append(f"| `{name}`{alias} | {lt.summary} | {pos} | {kws} | {lt.params_doc} | {lt.macs_doc} "
+                    f"| {lt.ops_doc} |")
     return "\n".join(rows)
 
 
