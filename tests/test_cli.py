@@ -57,7 +57,9 @@ def test_show_what_ifs(cli: Cli) -> None:
 
 def test_show_depth_collapses_blocks(cli: Cli) -> None:
     out = cli("show", "resnet50", "--depth", "1").stdout
-    rows = out.split("─" * 10)[1]
+    lines = out.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("───")]
+    rows = "\n".join(lines[rules[0] + 1 : rules[1]])
     assert "layer1" in rows and "bottleneck" not in rows
 
 
