@@ -113,6 +113,14 @@ def memory_options(f: F) -> F:
     return f
 
 
+def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
+    """``alexnet:one-tower`` -> ("alexnet", "one-tower"); a path that exists is taken whole."""
+    if Path(name).exists() or ":" not in name:
+        return name, variant
+    spec_name, _, var = name.partition(":")
+    return spec_name, var or variant
+
+
 def _echo_error(err: CnncalcError) -> None:
     click.echo(str(err), err=True)
 
@@ -164,10 +172,12 @@ FORMATS = click.Choice(["table", "json", "csv", "markdown"])
 @click.option("--memory", "show_memory", is_flag=True, help="Print the memory estimate (parameters, activations, "
               "peak, training) under the table.")  # fmt: skip
 @click.option("--explain", is_flag=True, help="Print every layer's formulas with its numbers substituted.")
+@click.option("--device", help="Add a roofline latency estimate on a bundled device profile (see `cnncalc "
+              "devices`), in --dtype.")  # fmt: skip
 @click.option("--width", type=click.IntRange(40), help="Table width in characters (default: the terminal's).")
 def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int,
          dtype: str, optimizer: str, fmt: str, depth: int | None, ops: bool, bars: bool, show_memory: bool,
-         explain: bool, width: int | None) -> None:  # fmt: skip
+         explain: bool, device: str | None, width: int | None) -> None:  # fmt: skip
     """Per-layer table: output HxWxC, params, MACs, activations, receptive field, with totals.
 
     \b
@@ -176,6 +186,7 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
         cnncalc show alexnet --variant one-tower --format json
         cnncalc show resnet50 --input 448x448x3 --depth 1
         cnncalc show mobilenet-v2 --batch 32 --memory --dtype fp16 --optimizer adam
+        cnncalc show resnet50 --device nvidia-t4 --dtype fp16
     """
     report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
     for warning in report.warnings:
@@ -183,10 +194,18 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
     from .analysis import memory
 
     mem = memory(report, dtype, optimizer)
-    if fmt == "json":
-        from .render import report_dict
+    roof = None
+    if device is not None:
+        from .devices import roofline
 
-        click.echo(json.dumps(report_dict(report, mem), indent=1))
+        roof = roofline(report, device, dtype)
+    if fmt == "json":
+        from .render import report_dict, roofline_dict
+
+        data = report_dict(report, mem)
+        if roof is not None:
+            data["latency"] = roofline_dict(roof)
+        click.echo(json.dumps(data, indent=1))
     elif fmt == "csv":
         from .render import report_csv
 
@@ -202,6 +221,8 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
         render.emit(out, render.report_table(report, depth, ops=ops, bars=bars))
         if show_memory:
             render.emit(out, render.memory_table(mem, report.batch))
+        if roof is not None:
+            render.emit(out, render.roofline_table(roof, depth))
         if explain:
             render.emit(out, render.explain_text(report, list(report.layers)))
 
@@ -247,10 +268,7 @@ def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], 
     """
     from .analysis import compare as compare_reports
 
-    reports = []
-    for name in specs:
-        spec_name, _, var = name.partition(":") if not Path(name).exists() else (name, "", "")
-        reports.append(_analyze(spec_name, var or variant, sets, input_shape, no_bias, batch))
+    reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
     comp = compare_reports(reports, specs)
     from . import render
 
@@ -338,6 +356,73 @@ def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: in
     ok = len(results) - len(failed)
     click.echo(f"{ok} spec{'s' * (ok != 1)} ok, {len(failed)} failed", err=True)
     sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+@cli.command()
+@click.argument("spec")
+@config_options
+@click.option("-f", "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True,
+              help="mermaid (renders in GitHub Markdown) or dot (Graphviz: dot -Tsvg).")  # fmt: skip
+@click.option("--depth", type=click.IntRange(1), help="Collapse blocks below this path depth into one node each.")
+def graph(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int,
+          fmt: str, depth: int | None) -> None:  # fmt: skip
+    """The layer graph with shapes on the edges, blocks as (collapsible) subgraphs.
+
+    \b
+    Example:
+        cnncalc graph inception-bottleneck > module.mmd
+        cnncalc graph resnet50 --format dot --depth 2 | dot -Tsvg > resnet50.svg
+    """
+    from .export import render_graph
+
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
+    click.echo(render_graph(report, fmt, depth), nl=False)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The chart file: .png or .svg.")  # fmt: skip
+@click.option("--y", "y_axis", type=click.Choice(["auto", "top1", "params"]), default="auto", show_default=True,
+              help="y axis: top-1 accuracy (where specs state one) or params; auto picks accuracy when all have one.")
+@config_options
+def plot(specs: tuple[str, ...], out: str, y_axis: str, variant: str | None, sets: tuple[str, ...], input_shape: Any,
+         no_bias: bool, batch: int) -> None:  # fmt: skip
+    """A Canziani-style chart: MACs against accuracy (or params), marker area = params.
+
+    Needs matplotlib, an optional extra: pip install 'cnncalc[plot]'. A SPEC may carry a variant after a
+    colon, as in compare.
+
+    \b
+    Example:
+        cnncalc plot alexnet-torchvision vgg16 resnet50 googlenet mobilenet-v2 -o chart.png
+    """
+    from .plot import plot as draw
+
+    reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
+    draw(reports, list(specs), Path(out), y=y_axis)
+    click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def devices(fmt: str) -> None:
+    """The bundled device profiles for `show --device`: peak FLOP/s per dtype, bandwidth, source.
+
+    \b
+    Example:
+        cnncalc devices
+        cnncalc show resnet50 --device nvidia-a100-sxm4-40gb --dtype fp16
+    """
+    from . import render
+    from .devices import load_devices
+
+    devs = load_devices()
+    if fmt == "json":
+        click.echo(json.dumps({k: {"name": d.name, "peak_flops": dict(d.peak_flops), "bandwidth": d.bandwidth,
+                                   "source": d.source} for k, d in devs.items()}, indent=1))  # fmt: skip
+        return
+    render.emit(render.console(), render.devices_table(list(devs.values())))
 
 
 @cli.command(name="list")

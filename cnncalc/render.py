@@ -12,13 +12,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from .analysis import Comparison, LayerResult, Memory, Report, Totals
 from .layers import CONVENTIONS
+
+if TYPE_CHECKING:
+    from .devices import Device, Roofline
 from .shapes import Shape
 
 
@@ -225,6 +228,57 @@ def memory_table(mem: Memory, batch: int = 1) -> Group:
     return Group(Text(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", style="bold"),
                  table, Text("liveness: a tensor lives from its producer to its last reader; branch outputs awaiting "
                              "a join coexist; nothing in place; no workspace or framework overhead", style="dim"))
+
+
+def seconds(t: float) -> str:
+    """``1.23 ms`` (display only)."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+def roofline_table(roof: Roofline, depth: int | None = None) -> Group:
+    """Per-layer (or per-block at ``depth``) roofline estimate with its bound, and the total, labelled."""
+    from .devices import ASSUMPTIONS
+
+    groups: dict[str, list[Any]] = {}
+    for r in roof.layers:
+        key = ".".join(r.path.split(".")[:depth]) if depth else r.path
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        t = sum(r.time for r in rs)
+        compute = sum(r.time for r in rs if r.bound == "compute")
+        bound = "compute" if compute > t / 2 else "memory"
+        rows.append(((key, num(sum(r.flops for r in rs)), num(sum(r.bytes for r in rs)), seconds(t), bound), None))
+    table = grid(("layer", "FLOPs", "bytes moved", "time", "bound"), ("left", "right", "right", "right", "left"),
+                 rows, ("total", num(roof.flops), num(roof.bytes), seconds(roof.time),
+                        f"{100 * roof.compute_share:.0f}% of time compute-bound"))  # fmt: skip
+    head = (f"latency ESTIMATE on {roof.device.name} ({roof.dtype}, batch {roof.batch}): {seconds(roof.time)}, "
+            f"{roof.throughput:,.0f} samples/s")  # fmt: skip
+    return Group(Text(head, style="bold"), table, Text(ASSUMPTIONS + f"; device figures: {roof.device.source}",
+                                                       style="dim"))
+
+
+def roofline_dict(roof: Roofline) -> dict[str, Any]:
+    """The latency estimate as JSON (FLOPs and bytes exact; seconds are estimates)."""
+    return {"device": roof.device.key, "device_name": roof.device.name, "dtype": roof.dtype, "batch": roof.batch,
+            "estimate": True, "flops": roof.flops, "bytes": roof.bytes, "seconds": roof.time,
+            "compute_bound_share": roof.compute_share, "source": roof.device.source,
+            "layers": [{"path": r.path, "flops": r.flops, "bytes": r.bytes, "seconds": r.time, "bound": r.bound}
+                       for r in roof.layers]}  # fmt: skip
+
+
+def devices_table(devs: Sequence[Device]) -> Group:
+    """``cnncalc devices``."""
+    dtypes = sorted({d for dev in devs for d in dev.peak_flops}, key=["fp32", "tf32", "fp16", "bf16", "int8"].index)
+    rows = [((dev.key, *(short(dev.peak_flops[d]) if d in dev.peak_flops else "-" for d in dtypes),
+              f"{short(dev.bandwidth)}B/s"), None) for dev in devs]  # fmt: skip
+    table = grid(("device", *(f"{d} /s" for d in dtypes), "bandwidth"), ("left", *["right"] * (len(dtypes) + 1)),
+                 rows)  # fmt: skip
+    sources = Text("\n".join(f"{dev.key}: {dev.source}" for dev in devs), style="dim")
+    return Group(Text("device profiles (peak, dense; theoretical)", style="bold"), table, sources)
 
 
 def size(b: int) -> str:
