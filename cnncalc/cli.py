@@ -139,9 +139,9 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
-            args = " ".join(sys.argv[1:])
-            click.echo(f"cnncalc: internal error, please report: {type(exc).__name__}: {exc} "
-                       f"(while running `cnncalc {args}`; --traceback shows the trace)", err=True)  # fmt: skip
+            command = f"cnncalc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "cnncalc"
+            click.echo(f"cnncalc: internal error, please report: {type(exc).__name__}: {exc} (in `{command}`; "
+                       "`cnncalc --traceback ...` shows the trace)", err=True)  # fmt: skip
             ctx.exit(ExitCode.INTERNAL)
 
 

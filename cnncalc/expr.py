@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +29,8 @@ MAX_EXPR_CHARS = 1000
 #: Largest exponent ``**`` accepts, and the largest result in bits.
 MAX_POWER = 256
 MAX_BITS = 4096
+#: The longest list an expression may build.
+MAX_LIST = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +84,14 @@ def fmt(v: object) -> str:
 
 
 class _EvalError(Exception):
-    """Raised inside evaluation; carries a column offset inside the expression."""
+    """Raised inside evaluation; carries a column offset inside the expression.
 
-    def __init__(self, message: str, col: int = 0, hint: str = "") -> None:
+    ``suffix`` goes after the quoted expression (``unknown function 'sqrt' in `sqrt(64)`; the functions are...``).
+    """
+
+    def __init__(self, message: str, col: int = 0, hint: str = "", suffix: str = "") -> None:
         super().__init__(message)
-        self.message, self.col, self.hint = message, col, hint
+        self.message, self.col, self.hint, self.suffix = message, col, hint, suffix
 
 
 def _num(v: Value, col: int, what: str = "a number") -> Number:
@@ -119,6 +125,8 @@ def _ceil(x: Number) -> Value:
 
 @_reg("round")
 def _round(x: Number, nd: int = 0) -> Value:
+    if not isinstance(nd, int) or not -100 <= nd <= 100:
+        raise ValueError(f"the digits must be a whole number from -100 to 100, got {fmt(nd)}")
     return normalize(Fraction(round(Fraction(x), nd))) if nd else round(Fraction(x))
 
 
@@ -140,6 +148,8 @@ def _max(*xs: Number) -> Value:
 @_reg("divisible")
 def _divisible(v: Number, d: int, min: int | None = None) -> Value:  # noqa: A002 - the spec's keyword
     """make_divisible from MobileNetV2: round v to a multiple of d, never below 90% of v."""
+    if not isinstance(d, int) or d < 1:
+        raise ValueError(f"the divisor must be a whole number of at least 1, got {fmt(d)}")
     floor_value = d if min is None else min
     new_v = max(floor_value, int(Fraction(v) + Fraction(d, 2)) // d * d)
     if new_v < Fraction(9, 10) * v:
@@ -155,12 +165,18 @@ class Expr:
     def __init__(self, source: str) -> None:
         self.source = source
         if len(source) > MAX_EXPR_CHARS:
-            raise _EvalError(f"expression longer than {MAX_EXPR_CHARS} characters")
+            raise _EvalError(f"an expression of {len(source):,} characters (the limit is {MAX_EXPR_CHARS:,})")
+        for i, ch in enumerate(source):
+            if ord(ch) > 127:
+                hint = "; did you mean `x`?" if ch in "хХ×" else ""
+                raise _EvalError(f"{ch!r} (U+{ord(ch):04X}) is not an ASCII character", i, suffix=hint)
         try:
-            self.tree = ast.parse(source.strip(), mode="eval").body
+            with warnings.catch_warnings():  # `1if x` warns "invalid decimal literal": the parse decides, quietly
+                warnings.simplefilter("ignore")
+                self.tree = ast.parse(source.strip(), mode="eval").body
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             col = max(getattr(exc, "offset", 1) or 1, 1) - 1
-            raise _EvalError(f"cannot parse expression {source!r}", col) from None
+            raise _EvalError("cannot parse this expression", col) from None
         _validate(self.tree)
 
     def evaluate(self, env: Mapping[str, Value]) -> Value:
@@ -177,19 +193,36 @@ _ALLOWED = (
 )  # fmt: skip
 
 
+_NAMES = {
+    "Attribute": "attribute access (a.b)", "Lambda": "lambda", "ListComp": "a list comprehension",
+    "SetComp": "a set comprehension", "DictComp": "a dict comprehension", "GeneratorExp": "a generator",
+    "NamedExpr": "assignment (:=)", "Dict": "a dict", "Set": "a set", "JoinedStr": "an f-string",
+    "Starred": "unpacking (*)", "Slice": "slicing (a:b)", "Await": "await", "Yield": "yield",
+    "BitAnd": "&", "BitOr": "|", "BitXor": "^", "LShift": "<<", "RShift": ">>", "Invert": "~",
+    "MatMult": "@", "In": "in", "NotIn": "not in", "Is": "is", "IsNot": "is not",
+}  # fmt: skip
+
+
 def _validate(tree: ast.AST) -> None:
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    for node in nodes:  # disallowed constructs first: they say more than "unknown function"
         col = getattr(node, "col_offset", 0)
         if not isinstance(node, _ALLOWED):
-            raise _EvalError(f"{type(node).__name__.lower()} is not allowed in an expression", col)
+            kind = type(node).__name__
+            raise _EvalError(f"{_NAMES.get(kind, kind.lower())} is not allowed in an expression", col)
         if isinstance(node, ast.Constant) and (
             isinstance(node.value, (str, bytes, complex)) or node.value is None or node.value is ...
         ):
-            raise _EvalError(f"literal {node.value!r} is not allowed in an expression", col)
+            what = "text" if isinstance(node.value, (str, bytes)) else repr(node.value)
+            raise _EvalError(f"{what} is not allowed in an expression (only numbers, names and lists)", col)
+    for node in nodes:
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-                what = f"unknown function {node.func.id!r}" if isinstance(node.func, ast.Name) else "not a function"
-                raise _EvalError(f"{what}; the functions are {', '.join(sorted(_FUNCS))}", col)
+            col = node.col_offset
+            if not isinstance(node.func, ast.Name):
+                raise _EvalError("only the built-in functions may be called: " + ", ".join(sorted(_FUNCS)), col)
+            if node.func.id not in _FUNCS:
+                raise _EvalError(f"unknown function {node.func.id!r}", col,
+                                 suffix=f"; the functions are {', '.join(sorted(_FUNCS))}")  # fmt: skip
 
 
 def _const(v: object) -> Value:
@@ -270,7 +303,10 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
         kwargs = {k.arg: _num(_eval(k.value, env), col) for k in node.keywords if k.arg}
         try:
             return normalize(_FUNCS[node.func.id](*args, **kwargs))  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
+        except TypeError as exc:
+            detail = str(exc).split("() ", 1)[-1]  # drop the internal function's name
+            raise _EvalError(f"bad call to {node.func.id}(): {detail}", col) from None
+        except (ValueError, ZeroDivisionError, OverflowError) as exc:
             raise _EvalError(f"bad call to {node.func.id}(): {exc}", col) from None
     raise _EvalError(f"{type(node).__name__} is not allowed", col)  # pragma: no cover - validated
 
@@ -281,12 +317,27 @@ def _truth(v: Value, col: int) -> bool:
     raise _EvalError(f"{fmt(v)!r} is not a truth value", col)
 
 
+def _bits(x: Number) -> int:
+    if isinstance(x, Fraction):
+        return max(x.numerator.bit_length(), x.denominator.bit_length())
+    return int(x).bit_length()
+
+
 def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
     col = node.col_offset
     op = node.op
     if isinstance(op, ast.Add) and isinstance(a, tuple) and isinstance(b, tuple):
+        if len(a) + len(b) > MAX_LIST:
+            raise _EvalError(f"a list of more than {MAX_LIST:,} values", col)
         return a + b
     x, y = _num(a, col), _num(b, col)
+    result = _arith(op, x, y, col)
+    if _bits(result) > MAX_BITS:
+        raise _EvalError(f"a number of more than {MAX_BITS:,} bits", col)
+    return result
+
+
+def _arith(op: ast.operator, x: Number, y: Number, col: int) -> Number:
     if isinstance(op, ast.Add):
         return x + y
     if isinstance(op, ast.Sub):
@@ -296,9 +347,13 @@ def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
     if isinstance(op, ast.Pow):
         if isinstance(y, Fraction):
             raise _EvalError("only whole exponents are allowed", col)
-        if abs(y) > MAX_POWER or (x not in (0, 1, -1) and abs(y) * max(abs(x), 2).bit_length() > MAX_BITS):
+        if abs(y) > MAX_POWER or (x not in (0, 1, -1) and abs(y) * max(_bits(x), 2) > MAX_BITS):
             raise _EvalError(f"{fmt(x)}**{fmt(y)} is too large", col)
-        return normalize(Fraction(x) ** y) if y < 0 else x**y
+        if y < 0:
+            if x == 0:
+                raise _EvalError("division by zero", col)
+            return normalize(Fraction(x) ** y)
+        return normalize(Fraction(x) ** y) if isinstance(x, Fraction) else x**y
     if y == 0:
         raise _EvalError("division by zero", col)
     if isinstance(op, ast.Div):
@@ -331,6 +386,13 @@ def evaluate(source: str, env: Mapping[str, Value]) -> Value:
         err = ExprError(exc.message)
         err.col = exc.col  # type: ignore[attr-defined]
         err.hint = exc.hint  # type: ignore[attr-defined]
+        err.suffix = exc.suffix  # type: ignore[attr-defined]
         raise err from None
     except RecursionError:
-        raise ExprError(f"expression {source!r} is nested too deeply") from None
+        raise ExprError("the expression is nested too deeply") from None
+
+
+def quote(source: str, limit: int = 60) -> str:
+    """An expression for a message: in backquotes, shortened with ... past ``limit`` characters."""
+    text = source if len(source) <= limit else source[: limit - 3] + "..."
+    return f"`{text}`"

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
-from .expr import Dim, Value, evaluate, fmt
+from .expr import Dim, Value, evaluate, fmt, quote
 from .perf import without_gc
 from .shapes import Shape
 from .spec import (
@@ -49,6 +49,8 @@ from .spec import (
 #: Limits on expansion, so hostile specs end quickly with a located error.
 MAX_NODES = 300_000
 MAX_REPEAT = 100_000
+#: Repeat iterations in all (an empty body repeated 10**10 times makes no layers but would never end).
+MAX_ITERATIONS = 1_000_000
 MAX_SIZE = 2**31 - 1
 MAX_BLOCK_DEPTH = 64
 MAX_FRACTAL = 10
@@ -221,6 +223,7 @@ class Builder:
         self.nodes: list[Node] = []
         self.shapes: list[Shape] = []
         self.warnings: list[CnncalcError] = []
+        self.iterations = 0
         self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
         self.literals: dict[tuple[str, str], Any] = {}
         self.statics: dict[int, dict[str, int]] = {}
@@ -238,7 +241,7 @@ class Builder:
                 key = L.KEY_ALIASES.get(key, key)
                 if lt is not None and lt.arg(key) is None:
                     raise UnknownNameError(f"`defaults:` for `{name}`: unknown keyword `{key}`"
-                                           f"{did_you_mean(key, [a.name for a in lt.args])}", arg.loc, code="E203")
+                                           f"{did_you_mean(key, [a.name for a in lt.args])}", arg.where, code="E203")
                 self.defaults.setdefault(name, {})[key] = arg
         for b in spec.blocks:
             if L.lookup(b.name) is not None:
@@ -256,7 +259,7 @@ class Builder:
         return err
 
     def value(self, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Value:
-        """Evaluate an argument: a list, ``AxB``, a word, or an expression."""
+        """Evaluate an argument: a list, ``AxB`` (sides unchecked), a word, or an expression."""
         if arg.items is not None:
             return tuple(self.value(a, env, path, scope) for a in arg.items)
         if arg.mapping is not None:
@@ -266,9 +269,8 @@ class Builder:
             raise self.fail(ExprError("empty value", code="E301"), arg.loc, path, scope)
         x = _split_dim(text)
         if x is not None:
-            a, b = (self.value(Arg(t, arg.loc), env, path, scope) for t in x)
-            return Dim(self.whole(a, arg, "a dimension", path, scope, 0),
-                       self.whole(b, arg, "a dimension", path, scope, 0))  # fmt: skip
+            a, b = (self.value(Arg(t.strip(), arg.loc), env, path, scope) for t in x)
+            return Dim(a, b)  # type: ignore[arg-type]  # sides are checked where the kind is known
         if text in WORDS and text not in env:
             return text
         try:
@@ -276,28 +278,33 @@ class Builder:
         except ExprError as exc:
             col = getattr(exc, "col", 0)
             hint = getattr(exc, "hint", "")
+            suffix = getattr(exc, "suffix", "")
             if hint:
-                names = [n for n in env if n != hint]
-                exc.message += f" in `{text}`{did_you_mean(hint, names)}"
+                exc.message += f" in {quote(text)}{did_you_mean(hint, [n for n in env if n != hint])}"
                 exc.code = "E302"
-            elif text not in exc.message:
-                exc.message += f" in `{text}`"
+            else:
+                exc.message += f" in {quote(text)}{suffix}"
             raise self.fail(exc, arg.loc.shifted(col), path, scope) from None
 
-    def whole(self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1) -> int:
+    def whole(self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1,
+              text: str | None = None) -> int:  # fmt: skip
+        """``v`` as a whole number in [minimum, MAX_SIZE], or a located error naming ``what``."""
+        text = arg.text if text is None else text
+        shown = f" (from {quote(text)})" if text and text != fmt(v) else ""
         if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
-            raise self.fail(ExprError(f"{what} must be a whole number, got {fmt(v)} (from `{arg.text}`)",
-                                      code="E303"), arg.loc, path, scope)  # fmt: skip
+            raise self.fail(ExprError(f"{what} must be a whole number, got {fmt(v)}{shown}", code="E303"),
+                            arg.loc, path, scope)  # fmt: skip
         if isinstance(v, Fraction):
+            how = f"{text} = {fmt(v)}" if text and text != fmt(v) else fmt(v)
             raise self.fail(ExprError(
-                f"{what} = {arg.text} = {fmt(v)} is not a whole number",
+                f"{what} = {how} is not a whole number",
                 notes=("help: write int(...), round(...) or divisible(..., 8) to say how to round",),
                 code="E303"), arg.loc, path, scope)  # fmt: skip
         if v < minimum:
-            raise self.fail(ExprError(f"{what} must be at least {minimum}, got {v} (from `{arg.text}`)",
-                                      code="E304"), arg.loc, path, scope)  # fmt: skip
+            raise self.fail(ExprError(f"{what} must be at least {minimum}, got {v}{shown}", code="E304"),
+                            arg.loc, path, scope)  # fmt: skip
         if v > MAX_SIZE:
-            raise self.fail(ExprError(f"{what} = {v} exceeds the limit of {MAX_SIZE:,}", code="E304"),
+            raise self.fail(ExprError(f"{what} = {v:,} exceeds the limit of {MAX_SIZE:,}", code="E304"),
                             arg.loc, path, scope)  # fmt: skip
         return v
 
@@ -308,6 +315,14 @@ class Builder:
         if kind == "shape":
             sa = parse_shape(arg.text, arg.loc)
             return Shape(sa.dims)
+        word = arg.text if _WORD.match(arg.text) and arg.text not in env else None
+        if kind == "bool" and word is not None and word not in ("true", "false", "True", "False"):
+            raise self.fail(ExprError(f"{what} must be true or false, got `{word}`", code="E303"), arg.loc, path,
+                            scope)  # fmt: skip
+        if kind == "pad" and word is not None and word not in WORDS:
+            raise self.fail(ExprError(f"{what} must be a number, PhxPw, same, same_lower, valid or {{top, bottom, "
+                                      f"left, right}}, got `{word}`{did_you_mean(word, WORDS)}", code="E303"),
+                            arg.loc, path, scope)  # fmt: skip
         v = self.value(arg, env, path, scope)
         if kind == "bool":
             if isinstance(v, bool):
@@ -316,10 +331,13 @@ class Builder:
                 return bool(v)
             raise self.fail(ExprError(f"{what} must be true or false, got {fmt(v)}", code="E303"), arg.loc, path,
                             scope)  # fmt: skip
-        if kind == "number":
+        if kind in ("number", "probability"):
             if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
                 raise self.fail(ExprError(f"{what} must be a number, got {fmt(v)}", code="E303"), arg.loc, path,
                                 scope)  # fmt: skip
+            if kind == "probability" and not 0 <= v <= 1:
+                raise self.fail(ExprError(f"{what} must be between 0 and 1, got {fmt(v)}", code="E304"), arg.loc,
+                                path, scope)  # fmt: skip
             return v
         if kind in ("count", "index"):
             return self.whole(v, arg, what, path, scope, 1 if kind == "count" else 0)
@@ -333,21 +351,23 @@ class Builder:
                 return v
             if isinstance(v, tuple) and v and isinstance(v[0], tuple):  # a {top, bottom, left, right} mapping
                 sides = dict(v)
-                unknown = [k for k in sides if k not in ("top", "bottom", "left", "right")]
-                if unknown:
-                    raise self.fail(SpecError(f"padding side `{unknown[0]}` is not one of top, bottom, left, right",
-                                              code="E111"), arg.loc, path, scope)  # fmt: skip
+                for k, side in sides.items():
+                    if k not in _SIDES:
+                        raise self.fail(SpecError(f"padding side `{k}` is not one of top, bottom, left, right"
+                                                  f"{did_you_mean(k, _SIDES)}", code="E111"), side.where, path,
+                                        scope)  # fmt: skip
                 return tuple(
                     self.whole(self.value(sides[k], env, path, scope), sides[k], f"pad {k}", path, scope, 0)
                     if k in sides else 0
-                    for k in ("top", "bottom", "left", "right")
+                    for k in _SIDES
                 )  # fmt: skip
         if kind in ("dim", "pad"):
             minimum = 0 if kind == "pad" else 1
             if isinstance(v, Dim):
-                self.whole(v.a, arg, what, path, scope, minimum)
-                self.whole(v.b, arg, what, path, scope, minimum)
-                return v
+                texts = [t.strip() for t in (_split_dim(arg.text) or ("", ""))]
+                texts = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in texts]
+                return Dim(self.whole(v.a, arg, f"{what} height", path, scope, minimum, texts[0]),
+                           self.whole(v.b, arg, f"{what} width", path, scope, minimum, texts[1]))
             return self.whole(v, arg, what, path, scope, minimum)
         raise AssertionError(kind)  # pragma: no cover
 
@@ -544,6 +564,11 @@ class Builder:
         if n > MAX_REPEAT:
             raise self.fail(SpecError(f"repeat={n:,} exceeds the limit of {MAX_REPEAT:,}", code="E104"),
                             arg.loc, scope.prefix, scope)  # fmt: skip
+        self.iterations += n
+        if self.iterations > MAX_ITERATIONS:
+            raise self.fail(SpecError(f"the repeats of this spec run more than {MAX_ITERATIONS:,} iterations in all "
+                                      "(repeats of repeats multiply)", code="E104"), arg.loc, scope.prefix,
+                            scope)  # fmt: skip
 
     def check_budget(self, n: int, per: int, arg: Arg, scope: _Scope) -> None:
         if per and len(self.nodes) + (n - 1) * per > MAX_NODES:
@@ -572,7 +597,8 @@ class Builder:
         if lt is None and block is None:
             known = list(L.LAYER_TYPES) + list(self.blocks)
             raise self.fail(UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}",
-                                              code="E201"), call.loc, scope.join(name or call.op), scope)  # fmt: skip
+                                              code="E201"), call.loc, scope.join(name) if name else scope.prefix,
+                            scope)  # fmt: skip
         src = call.kwarg("from")
         if src is not None:
             cur = self.resolve_source(src, scope, scope.join(name or call.op))
@@ -621,9 +647,9 @@ class Builder:
                 names = [a.name for a in lt.args]
                 raise self.fail(UnknownNameError(
                     f"`{lt.name}` has no keyword `{key}`{did_you_mean(key, names)}"
-                    f"; it takes {', '.join(names) or 'no keywords'}", code="E203"), arg.loc, path, scope)  # fmt: skip
+                    f"; it takes {', '.join(names) or 'no keywords'}", code="E203"), arg.where, path, scope)  # fmt: skip
             if key in given:
-                raise self.fail(SpecError(f"`{key}` given twice", code="E202"), arg.loc, path, scope)
+                raise self.fail(SpecError(f"`{key}` given twice", code="E202"), arg.where, path, scope)
             given[key] = arg
         defaults = self.defaults.get(lt.name, {})
         plan: list[tuple[L.ArgSpec, Arg | None]] = []
@@ -678,9 +704,9 @@ class Builder:
                 continue
             if key not in names:
                 raise self.fail(UnknownNameError(f"block `{block.signature()}` has no parameter `{key}`"
-                                                 f"{did_you_mean(key, names)}", code="E203"), arg.loc, path, scope)
+                                                 f"{did_you_mean(key, names)}", code="E203"), arg.where, path, scope)
             if key in bound:
-                raise self.fail(SpecError(f"parameter `{key}` given twice", code="E202"), arg.loc, path, scope)
+                raise self.fail(SpecError(f"parameter `{key}` given twice", code="E202"), arg.where, path, scope)
             bound[key] = self.value(arg, env, path, scope)
         local: dict[str, Value] = dict(self.base_env)
         for pname, default in block.params:
@@ -708,6 +734,8 @@ class _Several(dict):  # type: ignore[type-arg]
 
 _SEVERAL = _Several()
 _MISSING = object()
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SIDES = ("top", "bottom", "left", "right")
 _LITERAL = re.compile(r"\d+(x\d+)?\Z")
 _ELEMENTWISE = frozenset(("relu", "relu6", "sigmoid", "tanh", "elu", "gelu", "swish", "silu", "hswish", "hsigmoid",
                           "softmax", "leaky", "dropout", "bn", "lrn"))  # fmt: skip
@@ -741,7 +769,7 @@ def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
         for name, arg in v.params:
             if name not in texts:
                 raise UnknownNameError(f"variant `{v.name}` sets `{name}`, which is not in `params:`"
-                                       f"{did_you_mean(name, texts)}", arg.loc, code="E210")  # fmt: skip
+                                       f"{did_you_mean(name, [*texts, 'input'])}", arg.where, code="E210")  # fmt: skip
             texts[name] = arg
         if v.input is not None:
             input_dims = v.input.dims

@@ -45,7 +45,7 @@ Attrs = Mapping[str, Any]
 class ArgSpec:
     """One keyword (or positional) argument of an op.
 
-    ``kind``: 'count' (whole number >= 1), 'index' (>= 0), 'dim' (``K`` or ``KhxKw``),
+    ``kind``: 'count' (whole number >= 1), 'index' (>= 0), 'dim' (``K`` or ``KhxKw``), 'probability',
     'pad' (``P``, ``PhxPw``, same, same_lower, valid, or {top, bottom, left, right}),
     'bool', 'number' (may be fractional), 'shape'.
     """
@@ -422,9 +422,12 @@ register(LayerType(
 ))  # fmt: skip
 
 
-def _global_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
-    _spatial("global pooling", ins[0])
-    return Shape.spatial(1, 1, ins[0].c)
+def _global_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
+    def shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+        _spatial(name, ins[0])
+        return Shape.spatial(1, 1, ins[0].c)
+
+    return shape
 
 
 def _global_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
@@ -432,10 +435,10 @@ def _global_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[s
                                   f"positions: {i[0]} -> {o}", "no parameters; 0 MACs"]  # fmt: skip
 
 
-register(LayerType("gap", "global average pooling to 1x1xC", (), _global_shape, aliases=("global_avgpool",),
+register(LayerType("gap", "global average pooling to 1x1xC", (), _global_shape("gap"), aliases=("global_avgpool",),
                    ops=lambda a, i, o: i[0].numel, ops_doc="H·W - 1 adds + 1 multiply per channel",
                    explain=_global_explain("average"), rf="global"))  # fmt: skip
-register(LayerType("gmp", "global max pooling to 1x1xC", (), _global_shape, aliases=("global_maxpool",),
+register(LayerType("gmp", "global max pooling to 1x1xC", (), _global_shape("gmp"), aliases=("global_maxpool",),
                    ops=lambda a, i, o: i[0].numel - o.numel, ops_doc="H·W - 1 comparisons per channel",
                    explain=_global_explain("maximum"), rf="global"))  # fmt: skip
 
@@ -520,7 +523,7 @@ register(LayerType("leaky", "leaky ReLU", (ArgSpec("slope", "number", Fraction(1
                    aliases=("leakyrelu",), ops=_per_element(1), ops_doc="1 per element",
                    explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU")))  # fmt: skip
 register(LayerType("dropout", "dropout (no effect on counts)",
-                   (ArgSpec("p", "number", Fraction(1, 2), positional=True),), _same,
+                   (ArgSpec("p", "probability", Fraction(1, 2), positional=True),), _same,
                    explain=lambda a, i, o, info: [f"dropout (training only; the identity at inference): {o}",
                                                   "no parameters; 0 MACs"]))  # fmt: skip
 register(LayerType("scale", "multiply by a constant (scaled residuals, Inception-ResNet)",

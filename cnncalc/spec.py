@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -135,13 +135,29 @@ def parse_yaml(text: str, file: str) -> YNode | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        ctx = exc.context_mark
+        if (exc.context and ctx is not None and mark is not None and (ctx.line, ctx.column) != (mark.line, mark.column)
+                and ("flow" in exc.context or "quoted" in exc.context)):  # an unclosed [ { or quote: say where
+            problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         lines = text.splitlines()
         if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column: mark.column + 1] == "\t":
             problem += " (a tab: indent with spaces, not tabs)"
         raise SpecError(f"YAML syntax error: {problem}", _mark_loc(file, mark), code="E101") from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise SpecError(f"the file contains the control character U+{ord(char):04X}, which YAML does not allow",
+                        Location(file, line, col), code="E100") from None  # fmt: skip
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML error: {exc}", Location(file), code="E101") from None
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise SpecError(f"YAML error: {first}", Location(file, 1, 1), code="E101") from None
     return root
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset, counting lines as editors do (at \\n)."""
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
 
 
 def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) -> None:
@@ -155,6 +171,9 @@ def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) ->
     if key is None:
         if node.kind != "str":
             raise SpecError("mapping keys must be plain text", node.loc, code="E101")
+        if node.text == "<<" and node.plain:
+            raise SpecError("YAML merge keys (<<) are not allowed; write the keys out, or use `blocks:` and "
+                            "`variants:`", node.loc, code="E102")  # fmt: skip
         for k, _ in parent.pairs:
             if k.text == node.text:
                 raise SpecError(
@@ -182,6 +201,12 @@ class Arg:
     loc: Location = field(compare=False, repr=False)
     mapping: tuple[tuple[str, Arg], ...] | None = None
     items: tuple[Arg, ...] | None = None  # a YAML list value
+    key_loc: Location | None = field(default=None, compare=False, repr=False)  # of `key=` or `key:`, if any
+
+    @property
+    def where(self) -> Location:
+        """The keyword's location when it has one, else the value's."""
+        return self.key_loc or self.loc
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +396,10 @@ class ArchitectureSpec:
 
 def did_you_mean(name: str, choices: object) -> str:
     """``"; did you mean `x`?"`` when a close match exists, else ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)  # type: ignore[call-overload]
+    options = list(choices)  # type: ignore[call-overload]
+    if len(options) > 5000:  # difflib is quadratic-ish: keep a typo in a huge spec from taking seconds
+        options = [o for o in options if o[:1] == name[:1] and abs(len(o) - len(name)) <= 2][:5000]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
@@ -432,6 +460,23 @@ def split_tokens(text: str) -> list[tuple[str, int]]:
     if start >= 0:
         tokens.append((text[start:], start))
     return tokens
+
+
+#: The largest size of any one dimension (as in the frameworks' int32 sizes).
+MAX_DIM = 2**31 - 1
+
+
+def parse_input(text: str, loc: Location, what: str) -> ShapeAssert:
+    """An input shape: exactly HxWxC, every dimension between 1 and ``MAX_DIM``."""
+    m = _SHAPE.match(text)
+    if not m or m.group(2) is None:
+        raise SpecError(f"{what} must be HxWxC, such as 224x224x3, got {text.strip()!r}", loc, code="E106")
+    dims = tuple(int(g.replace("_", "")) for g in m.groups())
+    if min(dims) < 1:
+        raise SpecError(f"{what} {text.strip()} has a dimension that is not positive", loc, code="E106")
+    if max(dims) > MAX_DIM:
+        raise SpecError(f"{what} {text.strip()} has a dimension above the limit of {MAX_DIM:,}", loc, code="E106")
+    return ShapeAssert(dims, text.strip(), loc)
 
 
 def parse_shape(text: str, loc: Location) -> ShapeAssert:
@@ -498,7 +543,7 @@ class _Reader:
                 value = tok[m.end() :]
                 if not value:
                     raise SpecError(f"`{key}=` has no value", tloc, code="E108")
-                kwargs.append((key, Arg(value, tloc.shifted(m.end()))))
+                kwargs.append((key, Arg(value, tloc.shifted(m.end()), key_loc=tloc)))
             else:
                 if kwargs:
                     raise SpecError(f"positional value {tok!r} after keyword values in `{op}`", tloc, code="E108")
@@ -507,7 +552,8 @@ class _Reader:
 
     def arg(self, node: YNode, what: str) -> Arg:
         if node.kind == "map":
-            return Arg("", node.loc, mapping=tuple((k.text, self.arg(v, f"{what}.{k.text}")) for k, v in node.pairs))
+            return Arg("", node.loc, mapping=tuple((k.text, replace(self.arg(v, f"{what}.{k.text}"), key_loc=k.loc))
+                                                   for k, v in node.pairs))  # fmt: skip
         if node.kind == "seq":
             return Arg("", node.loc, items=tuple(self.arg(v, what) for v in node.items))
         return Arg(node.text.strip(), self.token_loc(node, len(node.text) - len(node.text.lstrip())))
@@ -586,7 +632,7 @@ class _Reader:
                 elif k.text == "args":
                     args = [self.arg(x, "args") for x in (v.items if v.kind == "seq" else [v])]
                 else:
-                    kwargs.append((k.text, self.arg(v, k.text)))
+                    kwargs.append((k.text, replace(self.arg(v, k.text), key_loc=k.loc)))
             call = Call(op.strip(), tuple(args), tuple(kwargs), node.get("op").loc)  # type: ignore[union-attr]
             return Item(name, OpLine((call,), expect), node.loc, src_arg)
         kind = first_key.text
@@ -676,7 +722,7 @@ class _Reader:
         for k, v in node.pairs:
             if not _IDENT.match(k.text):
                 raise SpecError(f"{what}: {k.text!r} is not a valid name", k.loc, code="E114")
-            out.append((k.text, self.arg(v, k.text)))
+            out.append((k.text, replace(self.arg(v, k.text), key_loc=k.loc)))
         return tuple(out)
 
     def variants(self, node: YNode) -> tuple[Variant, ...]:
@@ -689,7 +735,7 @@ class _Reader:
             rest = []
             for pname, arg in params:
                 if pname == "input":
-                    shape = parse_shape(arg.text, arg.loc)
+                    shape = parse_input(arg.text, arg.loc, f"variant `{k.text}`: `input:`")
                 else:
                     rest.append((pname, arg))
             out.append(Variant(k.text, tuple(rest), shape, k.loc))
@@ -758,11 +804,13 @@ class _Reader:
         for key in ("input", "layers"):
             if root.get(key) is None:
                 raise SpecError(f"the spec has no `{key}:`", root.loc, code="E100")
+        vnode = root.get("cnncalc")
+        if vnode is not None and self.text(vnode, "`cnncalc`").strip() != "1":
+            raise SpecError(f"`cnncalc: {vnode.text.strip()}` is not a format version this cnncalc reads (it reads 1)",
+                            vnode.loc, code="E114")  # fmt: skip
         inode = root.get("input")
         assert inode is not None
-        input_shape = parse_shape(self.text(inode, "`input`"), inode.loc)
-        if len(input_shape.dims) != 3:
-            raise SpecError("`input:` must be HxWxC, such as 224x224x3", inode.loc, code="E106")
+        input_shape = parse_input(self.text(inode, "`input`"), self.token_loc(inode, 0), "`input:`")
         rounding = "floor"
         rnode = root.get("rounding")
         if rnode is not None:
@@ -852,9 +900,14 @@ def decode(data: bytes, name: str) -> str:
     if len(data) > LIMITS["file_bytes"]:
         raise SpecError(f"the file is {len(data):,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
                         Location(name), code="E104")  # fmt: skip
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) >= 4 and data[1:4:2] == b"\0\0" and data[0:4:2] != b"\0\0"):
+        raise SpecError("the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8", Location(name, 1, 1),
+                        code="E100")  # fmt: skip
     if b"\0" in data:
-        line = data.count(b"\n", 0, data.index(b"\0")) + 1
-        raise SpecError("the file contains NUL bytes; is it a binary file?", Location(name, line, 1), code="E100")
+        at = data.index(b"\0")
+        line = data.count(b"\n", 0, at) + 1
+        col = at - (data.rfind(b"\n", 0, at) + 1) + 1
+        raise SpecError("the file contains NUL bytes; is it a binary file?", Location(name, line, col), code="E100")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -871,6 +924,12 @@ def parse_spec(text: str, file: str = "<spec>") -> ArchitectureSpec:
     if len(text) > LIMITS["file_bytes"]:
         raise SpecError(f"the spec is {len(text):,} characters; specs are limited to {LIMITS['file_bytes']:,}",
                         Location(file), code="E104")  # fmt: skip
+    for ch, name in (("\u2028", "LINE SEPARATOR"), ("\u2029", "PARAGRAPH SEPARATOR"), ("\x85", "NEXT LINE")):
+        pos = text.find(ch)
+        if pos >= 0:
+            line, col = _line_col(text, pos)
+            raise SpecError(f"the file contains U+{ord(ch):04X} ({name}), which YAML reads as a line break but "
+                            "editors do not; delete it", Location(file, line, col), code="E100")  # fmt: skip
     return _Reader(file).spec(parse_yaml(text, file))
 
 

@@ -102,7 +102,7 @@ def test_no_bias_override() -> None:
         ("layers: [conv 10**30 3x3]", CnncalcError, "exceeds the limit"),
         ("layers:\n  - conv 8 3x3  => 7x7x8", ExpectationError, "produces 6x6x8, but the spec says => 7x7x8"),
         ("rounding: exact\nlayers: [conv 8 3x3 stride=2]", ShapeError, "is not a whole number"),
-        ("layers: [maxpool 3x3 stride=2 ceil=maybe]", CnncalcError, "undefined name 'maybe'"),
+        ("layers: [maxpool 3x3 stride=2 ceil=maybe]", CnncalcError, "`ceil` must be true or false, got `maybe`"),
     ],
 )
 def test_errors(text: str, error: type, message: str) -> None:
