@@ -363,12 +363,12 @@ def _fmt_int(n: int) -> str:
 
 
 def _holds(ev: ExpectValue, value: int) -> bool:
-    return abs(Fraction(value) - ev.target) <= ev.tolerance  # type: ignore[operator]
+    return abs(Fraction(value) - ev.target) <= ev.tolerance
 
 
 def _total_failure(key: str, ev: ExpectValue, value: int, report: Report, prefix: str) -> ExpectationError:
-    diff = value - ev.target  # type: ignore[operator]
-    pct = f", {float(diff / ev.target) * 100:+.1f}%" if ev.target else ""  # type: ignore[operator]
+    diff = value - ev.target
+    pct = f", {float(diff / ev.target) * 100:+.1f}%" if ev.target else ""
     sign = "+" if diff >= 0 else "-"
     notes = [f"source: {ev.source}"] if ev.source else []
     metric = {"flops": "macs"}.get(key, key)
@@ -399,18 +399,18 @@ def check_expectations(report: Report, expect: Expectations, prefix: str = "") -
                                              loc, code="E503"))  # fmt: skip
             continue
         sub = Totals.of(found)
-        for key, ev in entries:
-            if isinstance(ev, ShapeAssert):
+        for key, want in entries:
+            if isinstance(want, ShapeAssert):
                 got = found[-1].output
-                if got.dims != ev.dims:
-                    failures.append(ExpectationError(f"{prefix}expect.layers.{path}.shape: expected {ev.text}, "
-                                                     f"computed {got}", ev.loc, code="E502"))  # fmt: skip
+                if got.dims != want.dims:
+                    failures.append(ExpectationError(f"{prefix}expect.layers.{path}.shape: expected {want.text}, "
+                                                     f"computed {got}", want.loc, code="E502"))  # fmt: skip
             else:
                 value = sub.get(key)
-                if not _holds(ev, value):
+                if not _holds(want, value):
                     failures.append(ExpectationError(
-                        f"{prefix}expect.layers.{path}.{key}: expected {ev.text}, computed {_fmt_int(value)}",
-                        ev.loc, (f"source: {ev.source}",) if ev.source else (), code="E502"))  # fmt: skip
+                        f"{prefix}expect.layers.{path}.{key}: expected {want.text}, computed {_fmt_int(value)}",
+                        want.loc, (f"source: {want.source}",) if want.source else (), code="E502"))  # fmt: skip
     return failures
 
 

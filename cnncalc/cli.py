@@ -48,14 +48,14 @@ def parse_count(value: str) -> int:
         raise click.BadParameter(f"{value!r} is not a count such as 25000000, 25M or 4.1G") from None
 
 
-class _Count(click.ParamType):
+class _Count(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
     name = "COUNT"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         return value if isinstance(value, int) else parse_count(str(value))
 
 
-class _ShapeType(click.ParamType):
+class _ShapeType(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
     name = "HxWxC"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:

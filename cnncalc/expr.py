@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from .errors import ExprError
 
@@ -45,10 +46,10 @@ class Dim:
 
 
 Number = int | Fraction
-Value = int | Fraction | bool | str | Dim | tuple  # tuple: a list value
+Value = int | Fraction | bool | str | Dim | tuple[Any, ...]  # tuple: a list value
 
 _FUNCS: dict[str, Callable[..., Value]] = {}
-_COMPARE = {
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: lambda a, b: a == b,
     ast.NotEq: lambda a, b: a != b,
     ast.Lt: lambda a, b: a < b,
@@ -132,7 +133,7 @@ def _round(x: Number, nd: int = 0) -> Value:
 
 @_reg("abs")
 def _abs(x: Number) -> Value:
-    return abs(x)
+    return -x if x < 0 else x
 
 
 @_reg("min")
@@ -296,7 +297,8 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
             raise _EvalError(f"a list index must be a whole number, got {fmt(idx)}", col)
         if not -len(seq) <= idx < len(seq):
             raise _EvalError(f"index {idx} is out of range for a list of {len(seq)}", col)
-        return seq[idx]
+        item: Value = seq[idx]
+        return item
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         args = [_num(_eval(a, env), col) for a in node.args]

@@ -263,7 +263,7 @@ class Builder:
         if arg.items is not None:
             return tuple(self.value(a, env, path, scope) for a in arg.items)
         if arg.mapping is not None:
-            return arg.mapping  # type: ignore[return-value]  # interpreted by the 'pad' kind
+            return arg.mapping  # interpreted by the 'pad' kind
         text = arg.text
         if not text:
             raise self.fail(ExprError("empty value", code="E301"), arg.loc, path, scope)
@@ -637,8 +637,8 @@ class Builder:
             raise self.fail(SpecError(f"`{lt.name}` takes {len(pos)} positional value{'s' * (len(pos) != 1)}"
                                       f" ({lt.name} {sig}".rstrip() + f"), got {len(call.args)}", code="E208"),
                             call.args[len(pos)].loc, path, scope)  # fmt: skip
-        for spec, arg in zip(pos, call.args):
-            given[spec.name] = arg
+        for spec, positional in zip(pos, call.args):
+            given[spec.name] = positional
         for key, arg in call.kwargs:
             if key in ("repeat", "from"):
                 continue
@@ -654,11 +654,11 @@ class Builder:
         defaults = self.defaults.get(lt.name, {})
         plan: list[tuple[L.ArgSpec, Arg | None]] = []
         for spec in lt.args:
-            arg = given.get(spec.name) or defaults.get(spec.name)
-            if arg is None and spec.default is None and not spec.optional:
+            source: Arg | None = given.get(spec.name) or defaults.get(spec.name)
+            if source is None and spec.default is None and not spec.optional:
                 raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
                                           code="E208"), call.loc, path, scope)  # fmt: skip
-            plan.append((spec, arg))
+            plan.append((spec, source))
         return plan
 
     def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: str, env: _Env) -> int:
@@ -728,7 +728,7 @@ class Builder:
 class _Several(dict):  # type: ignore[type-arg]
     """Static counts of a repeated scope: every kind occurs several times."""
 
-    def get(self, key: object, default: object = None) -> int:  # type: ignore[override]
+    def get(self, key: object, default: object = None) -> int:
         return 2
 
 

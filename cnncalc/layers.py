@@ -22,6 +22,7 @@ layer types is generated from :data:`LAYER_TYPES`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -146,7 +147,7 @@ def resolve_pad(pad: Any, n: tuple[int, int], k: tuple[int, int], s: tuple[int, 
         left, r = same_padding(n[1], k[1], s[1], d[1], lower)
         return (t, b, left, r)
     if isinstance(pad, tuple):
-        return pad  # type: ignore[no-any-return]
+        return tuple(pad)
     ph, pw = pair(pad)
     return (ph, ph, pw, pw)
 
@@ -214,6 +215,10 @@ def _kernel(a: Attrs) -> str:
     return f"{kh} x {kw}"
 
 
+def _elementwise_explain(what: str, a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    return _elementwise_note(a, ins, out, what)
+
+
 def _elementwise_note(a: Attrs, ins: list[Shape], out: Shape, what: str) -> list[str]:
     return [f"{what}: {ins[0]} -> {out}, shape unchanged", "no parameters; 0 MACs (element-wise work: see --ops)"]
 
@@ -239,7 +244,7 @@ def _connections(a: Attrs, ins: list[Shape], out: Shape) -> int:
     table = a.get("table")
     if table is not None:
         return sum(len(row) for row in table)
-    return out.c * (ins[0].c // a["groups"])
+    return out.c * (ins[0].c // int(a["groups"]))
 
 
 def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
@@ -518,7 +523,7 @@ for _name, _summary, _aliases, _ops in (
 ):
     register(LayerType(_name, _summary, (), _same, aliases=_aliases, ops=_per_element(_ops),
                        ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
-                       explain=lambda a, i, o, info, _s=_summary: _elementwise_note(a, i, o, _s)))  # fmt: skip
+                       explain=functools.partial(_elementwise_explain, _summary)))  # fmt: skip
 register(LayerType("leaky", "leaky ReLU", (ArgSpec("slope", "number", Fraction(1, 100), positional=True),), _same,
                    aliases=("leakyrelu",), ops=_per_element(1), ops_doc="1 per element",
                    explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU")))  # fmt: skip

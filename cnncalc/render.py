@@ -455,8 +455,8 @@ def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
         body: list[tuple[Sequence[str], str | None]] = []
         for key, totals in comp.rows(depth):
             cells: list[str] = [key]
-            for t in totals:
-                cells += ["-", "-"] if t is None else [num(t.macs), num(t.params)]
+            for tot in totals:
+                cells += ["-", "-"] if tot is None else [num(tot.macs), num(tot.params)]
             body.append((cells, None))
         heads = ["block"] + [h for i in range(len(comp.reports)) for h in (f"{comp.label(i)} MACs", "params")]
         parts += [Text(f"\nper block (path depth {depth})", style="bold"),

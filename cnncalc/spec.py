@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from fractions import Fraction
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -69,7 +71,7 @@ class YNode:
         return {"map": "a mapping", "seq": "a list", "str": f"{self.text!r}"}[self.kind]
 
 
-def _mark_loc(file: str, mark: yaml.Mark | None) -> Location:
+def _mark_loc(file: str, mark: Any) -> Location:
     if mark is None:
         return Location(file)
     return Location(file, mark.line + 1, mark.column + 1)
@@ -116,7 +118,7 @@ def parse_yaml(text: str, file: str) -> YNode | None:
                 raise SpecError(f"more than {LIMITS['yaml_nodes']:,} YAML nodes", loc, code="E104")
             if isinstance(ev, yaml.ScalarEvent):
                 style = ev.style or ""
-                single = ev.start_mark.line == ev.end_mark.line
+                single = ev.start_mark is not None and ev.end_mark is not None and ev.start_mark.line == ev.end_mark.line
                 node = YNode("str", loc, text=ev.value, plain=single and style == "",
                              quote=1 if single and style in ("'", '"') else 0)  # fmt: skip
                 if not stack:
@@ -334,8 +336,8 @@ class ExpectValue:
     """An expected count: exact, ``~724M`` (to the precision written) or ``X ±T`` / ``X ±P%``."""
 
     text: str
-    target: object  # Fraction
-    tolerance: object  # Fraction, absolute
+    target: Fraction
+    tolerance: Fraction  # absolute
     source: str
     loc: Location = field(compare=False, repr=False)
 
@@ -856,8 +858,6 @@ _EXPECT = re.compile(r"\s*(~)?\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB]?)\s*(?
 
 def parse_expect_value(text: str, loc: Location, source: str = "") -> ExpectValue:
     """``60_965_224``, ``~724M``, ``4.09G ±1%``, ``138.4M ±0.1M``."""
-    from fractions import Fraction
-
     m = _EXPECT.match(text)
     if not m:
         raise SpecError(
