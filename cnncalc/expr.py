@@ -66,8 +66,28 @@ def normalize(x: Number) -> Number:
     return x
 
 
-def fmt(v: object) -> str:
-    """A value as a spec would write it (Fractions shown as decimals where short)."""
+def fmt(v: object, limit: int = 80) -> str:
+    """A value as a spec would write it (Fractions shown as decimals where short), cut at ``limit`` characters.
+
+    The cut matters: lists may nest lists that share structure (``p2: [p1, p1, p1]``), so their full text can
+    be exponentially long although they take little memory.
+    """
+    if isinstance(v, tuple):
+        parts: list[str] = []
+        used = 1
+        for x in v:
+            if used > limit:
+                parts.append("...")
+                break
+            text = fmt(x, limit - used)
+            parts.append(text)
+            used += len(text) + 2
+        return "[" + ", ".join(parts) + "]"
+    text = _fmt_scalar(v)
+    return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+
+
+def _fmt_scalar(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, Fraction):
@@ -79,8 +99,6 @@ def fmt(v: object) -> str:
         if d == 1 and v.denominator <= 10**6:
             return f"{float(v):.10g}"
         return f"{v.numerator}/{v.denominator}"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(fmt(x) for x in v) + "]"
     return str(v)
 
 

@@ -167,6 +167,13 @@ def params_chain(step: Callable[[int], str], first: str, n: int) -> Callable[[Pa
     return _layers("  - relu\n", head)
 
 
+def shared_lists(tmp: Path) -> Path:
+    """p12 is a list of lists ... 10**12 leaves deep in text, a few KB in memory (every level shares the last)."""
+    head = "params:\n  p0: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"  p{i}: [{', '.join([f'p{i - 1}'] * 10)}]\n" for i in range(1, 13))
+    return _write(tmp, f"input: 8x8x3\n{head}layers:\n  - conv p12 1x1\n")
+
+
 def empty_block_chain(tmp: Path) -> Path:
     blocks = "".join(f"  b{i}():\n    - b{i + 1} repeat=100000\n" for i in range(3)) + "  b3():\n    - relu repeat=0\n"
     return _write(tmp, f"input: 8x8x3\nblocks:\n{blocks}layers:\n  - b0\n")
@@ -219,6 +226,8 @@ CASES: dict[str, Hostile] = {
         _layers("  - repeat: 100000\n    do:\n      - repeat: 100000\n        do: relu repeat=0\n")),
     "block-repeats-of-nothing": Hostile(
         empty_block_chain),
+    # Found by tests/test_fuzz.py: printing such a value walked every shared level (a hang).
+    "shared-nested-lists-10**12-leaves": Hostile(shared_lists),
 }  # fmt: skip
 
 
