@@ -89,7 +89,27 @@ def library() -> str:
     return "\n".join(out)
 
 
-SECTIONS = {"layers": layers_table, "help": help_text, "example": example, "library": library}
+VIEWS = (
+    ("share bars and element-wise ops", ("show", "resnet18", "--depth", "1", "--bars", "--ops")),
+    ("memory", ("show", "mobilenet-v2", "--depth", "1", "--memory", "--dtype", "fp16", "--optimizer", "adam")),
+    ("latency estimate", ("show", "resnet50", "--depth", "1", "--device", "nvidia-t4", "--dtype", "fp16")),
+    ("comparison with a per-branch breakdown", ("compare", "inception-naive", "inception-bottleneck", "--depth", "2")),
+    ("what-if: another input size", ("show", "resnet50", "--input", "448x448x3", "--depth", "1")),
+    ("explain one layer", ("explain", "alexnet", "pool1")),
+)
+
+
+def views() -> str:
+    """One example of each view, and the graph as a Mermaid block GitHub renders."""
+    parts = []
+    for title, args in VIEWS:
+        parts += [f"**{title}**", "", "```", "$ cnncalc " + " ".join(args), _run(*args).rstrip(), "```", ""]
+    parts += ["**the layer graph** (`cnncalc graph inception-bottleneck`, Mermaid, rendered by GitHub)", "",
+              "```mermaid", _run("graph", "inception-bottleneck").rstrip(), "```"]
+    return "\n".join(parts)
+
+
+SECTIONS = {"layers": layers_table, "help": help_text, "example": example, "library": library, "views": views}
 
 
 def render(text: str) -> str:
