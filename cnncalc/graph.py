@@ -230,12 +230,11 @@ class Builder:
         self.warned: set[int] = set()
         self.blocks: dict[str, BlockDef] = {b.name: b for b in spec.blocks}
         self.defaults: dict[str, dict[str, Arg]] = {}
-        for op, kws in spec.defaults:
+        for op, kws, where in spec.defaults:
             lt = L.lookup(op)
             if lt is None and op not in self.blocks:
-                first = kws[0][1].loc if kws else Location(self.file)
                 raise UnknownNameError(f"`defaults:` names unknown op `{op}`{did_you_mean(op, L.LAYER_TYPES)}",
-                                       first, code="E201")  # fmt: skip
+                                       where, code="E201")  # fmt: skip
             name = lt.name if lt else op
             for key, arg in kws:
                 key = L.KEY_ALIASES.get(key, key)

@@ -372,7 +372,7 @@ class ArchitectureSpec:
     layers: Seq
     params: tuple[tuple[str, Arg], ...] = ()
     variants: tuple[Variant, ...] = ()
-    defaults: tuple[tuple[str, tuple[tuple[str, Arg], ...]], ...] = ()
+    defaults: tuple[tuple[str, tuple[tuple[str, Arg], ...], Location], ...] = ()  # op, keywords, where
     blocks: tuple[BlockDef, ...] = ()
     rounding: str = "floor"
     expect: Expectations = Expectations()
@@ -468,12 +468,20 @@ def split_tokens(text: str) -> list[tuple[str, int]]:
 MAX_DIM = 2**31 - 1
 
 
+def _digits(text: str, loc: Location, what: str) -> int:
+    """A whole number written with digits (and _), refusing absurd lengths before converting."""
+    digits = text.replace("_", "").replace(",", "")
+    if len(digits) > 30:
+        raise SpecError(f"{what}: a number of {len(digits)} digits is out of range", loc, code="E106")
+    return int(digits)
+
+
 def parse_input(text: str, loc: Location, what: str) -> ShapeAssert:
     """An input shape: exactly HxWxC, every dimension between 1 and ``MAX_DIM``."""
     m = _SHAPE.match(text)
     if not m or m.group(2) is None:
         raise SpecError(f"{what} must be HxWxC, such as 224x224x3, got {text.strip()!r}", loc, code="E106")
-    dims = tuple(int(g.replace("_", "")) for g in m.groups())
+    dims = tuple(_digits(g, loc, what) for g in m.groups())
     if min(dims) < 1:
         raise SpecError(f"{what} {text.strip()} has a dimension that is not positive", loc, code="E106")
     if max(dims) > MAX_DIM:
@@ -486,7 +494,7 @@ def parse_shape(text: str, loc: Location) -> ShapeAssert:
     m = _SHAPE.match(text)
     if not m:
         raise SpecError(f"expected a shape HxWxC such as 224x224x3 (or N, a flat vector), got {text.strip()!r}", loc, code="E106")
-    dims = tuple(int(g.replace("_", "")) for g in m.groups() if g is not None)
+    dims = tuple(_digits(g, loc, "a shape") for g in m.groups() if g is not None)
     if any(d <= 0 for d in dims):
         raise SpecError(f"shape {text.strip()!r} has a dimension that is not positive", loc, code="E106")
     return ShapeAssert(dims, text.strip(), loc)
@@ -820,14 +828,14 @@ class _Reader:
             if rounding not in ROUNDING:
                 raise SpecError(f"`rounding:` is one of {', '.join(ROUNDING)}, got {rounding!r}", rnode.loc,
                                 code="E114")  # fmt: skip
-        defaults: list[tuple[str, tuple[tuple[str, Arg], ...]]] = []
+        defaults: list[tuple[str, tuple[tuple[str, Arg], ...], Location]] = []
         dnode = root.get("defaults")
         if dnode is not None:
             if dnode.kind != "map":
                 raise SpecError("`defaults:` maps op names to keyword defaults, e.g. {conv: {bias: false}}",
                                 dnode.loc, code="E114")  # fmt: skip
             for k, v in dnode.pairs:
-                defaults.append((k.text, self.named_args(v, f"defaults for `{k.text}`")))
+                defaults.append((k.text, self.named_args(v, f"defaults for `{k.text}`"), k.loc))
         texts = {}
         for key in ("name", "source", "description"):
             n = root.get(key)
@@ -865,6 +873,8 @@ def parse_expect_value(text: str, loc: Location, source: str = "") -> ExpectValu
         )
     approx, num, suffix, tol, tol_suffix = m.groups()
     digits = num.replace("_", "").replace(",", "")
+    if len(digits) > 40 or (tol is not None and len(tol) > 40):
+        raise SpecError(f"{text.strip()[:40]}...: a count of more than 40 digits is out of range", loc, code="E115")
     scale = _SUFFIX[suffix]
     target = Fraction(digits) * scale
     tolerance = Fraction(0)
