@@ -262,7 +262,7 @@ class Builder:
         if arg.items is not None:
             return tuple(self.value(a, env, path, scope) for a in arg.items)
         if arg.mapping is not None:
-            return arg.mapping  # interpreted by the 'pad' kind
+            return _Mapping(arg.mapping)  # interpreted by the 'pad' kind
         text = arg.text
         if not text:
             raise self.fail(ExprError("empty value", code="E301"), arg.loc, path, scope)
@@ -348,7 +348,7 @@ class Builder:
         if kind == "pad":
             if isinstance(v, str):
                 return v
-            if isinstance(v, tuple) and v and isinstance(v[0], tuple):  # a {top, bottom, left, right} mapping
+            if isinstance(v, _Mapping):  # a {top, bottom, left, right} mapping
                 sides = dict(v)
                 for k, side in sides.items():
                     if k not in _SIDES:
@@ -722,6 +722,10 @@ class Builder:
         sub = _Scope(path, local, _Frame(parent=scope.frame), (note, *scope.chain), (*scope.active, block.name),
                      {}, None, scope.side)  # fmt: skip
         return self.seq(block.body, cur, sub)
+
+
+class _Mapping(tuple):  # type: ignore[type-arg]
+    """A written mapping value ({top: 0, bottom: 1}) as (key, Arg) pairs, told apart from a list of lists."""
 
 
 class _Several(dict):  # type: ignore[type-arg]
