@@ -200,12 +200,13 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
 
         roof = roofline(report, device, dtype)
     if fmt == "json":
+        from .render import dumps as render_dumps
         from .render import report_dict, roofline_dict
 
         data = report_dict(report, mem)
         if roof is not None:
             data["latency"] = roofline_dict(roof)
-        click.echo(json.dumps(data, indent=1))
+        click.echo(render_dumps(data))
     elif fmt == "csv":
         from .render import report_csv
 

@@ -47,7 +47,7 @@ from .spec import (
 )  # fmt: skip
 
 #: Limits on expansion, so hostile specs end quickly with a located error.
-MAX_NODES = 300_000
+MAX_NODES = 200_000
 MAX_REPEAT = 100_000
 #: Repeat iterations in all (an empty body repeated 10**10 times makes no layers but would never end).
 MAX_ITERATIONS = 1_000_000

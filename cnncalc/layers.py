@@ -174,7 +174,7 @@ def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tupl
         if ctx.rounding == "exact" and not win.whole:
             fit = _nearest_fit(n, kk, ss, p0 + p1, dd)
             raise ShapeError(
-                f"{axis_name}: {win.arithmetic().split(' = ')[0]} = {win.exact} is not a whole number"
+                f"{axis_name}: {win.arithmetic().split(' = ')[0]} = {win.exact} = {float(win.exact):g} is not a whole number"
                 f" (rounding: exact); an input {axis_name} of {fit} would fit exactly",
                 code="E405",
             )
@@ -185,12 +185,13 @@ def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tupl
 
 
 def _nearest_fit(n: int, k: int, s: int, p: int, d: int) -> int:
+    """The input size nearest to ``n`` for which (size + p - span) is a multiple of s (ties go up)."""
     span = d * (k - 1) + 1
-    for delta in range(0, s):
-        for cand in (n + delta, n - delta):
-            if cand + p >= span and (cand + p - span) % s == 0:
-                return cand
-    return n  # pragma: no cover
+    down = (n + p - span) % s
+    up = (s - down) % s
+    if down < up and n - down + p >= span:
+        return n - down
+    return n + up
 
 
 # --------------------------------------------------------------------------- explanations

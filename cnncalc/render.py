@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,17 @@ def console(width: int | None = None, stderr: bool = False) -> Console:
 
 
 def emit(out: Console, renderable: RenderableType) -> None:
-    """Print without cropping or wrapping: a table wider than the terminal keeps every digit."""
+    """Print without cropping or wrapping: a table wider than the terminal keeps every digit.
+
+    Without colour (a pipe, a file, NO_COLOR) or for a very large table, the text is written as is: rich's
+    styling pass costs seconds on 100,000 rows and adds nothing there.
+    """
+    parts = getattr(renderable, "renderables", [renderable])
+    if all(isinstance(p, Text) for p in parts):
+        size = sum(len(p.plain) for p in parts)  # type: ignore[union-attr]
+        if out.no_color or not out.is_terminal or size > 2_000_000:
+            out.file.write("\n".join(p.plain for p in parts) + "\n")  # type: ignore[union-attr]
+            return
     out.print(renderable, crop=False, soft_wrap=True)
 
 
@@ -367,6 +378,17 @@ def layer_dict(r: LayerResult) -> dict[str, Any]:
         "line": r.loc.line,
         **({"side": True} if r.side else {}),
     }
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """JSON text: indented, but one line per layer (a 100,000-layer report stays fast and greppable)."""
+    layers = data.get("layers")
+    if isinstance(layers, list) and layers:
+        head = {k: v for k, v in data.items() if k != "layers"}
+        body = ",\n".join("  " + json.dumps(layer, separators=(",", ":")) for layer in layers)
+        text = json.dumps(head, indent=1)
+        return text[:-2] + ',\n "layers": [\n' + body + "\n ]\n}"
+    return json.dumps(data, indent=1)
 
 
 def report_dict(report: Report, mem: Memory | None = None) -> dict[str, Any]:
