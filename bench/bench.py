@@ -144,8 +144,8 @@ def check_library() -> float:
     return elapsed
 
 
-def peers() -> list[tuple[str, float]]:
-    """Seconds for each peer to summarise ResNet-152 (torch, torchvision and the peer must be importable)."""
+def peers(python: str) -> list[tuple[str, float]]:
+    """Seconds for each peer to summarise ResNet-152 with ``python`` (which must import torch, torchvision, the peer)."""
     out: list[tuple[str, float]] = []
     code = {
         "import torch + torchvision": "import torch, torchvision",
@@ -160,7 +160,7 @@ def peers() -> list[tuple[str, float]]:
     }
     for name, src in code.items():
         try:
-            out.append((name, wall([sys.executable, "-c", src])))
+            out.append((name, wall([python, "-c", src])))
         except subprocess.CalledProcessError:
             out.append((name, float("nan")))
     return out
@@ -170,6 +170,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=7, help="alternating floor/show pairs (default 7)")
     ap.add_argument("--peers", action="store_true", help="also time torchinfo, fvcore and FlopCounterMode")
+    ap.add_argument("--peer-python", default=sys.executable,
+                    help="the interpreter that has torch, torchvision, torchinfo and fvcore (default: this one)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     rows: list[tuple[str, str, str, bool]] = []
@@ -199,7 +201,7 @@ def main() -> int:
         print(f"{name:<{width}}  {value:<36} budget {budget:<16} {'ok' if ok else 'MISSED'}")
     if args.peers:
         ours = show
-        for name, secs in peers():
+        for name, secs in peers(args.peer_python):
             print(f"peer: {name:<28} {secs:6.2f} s   = {secs / ours:5.1f}x cnncalc show resnet152")
     return 0 if all(r[3] for r in rows) else 1
 
