@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, Diagnostic, ExpectationError, Location
@@ -23,8 +23,7 @@ from .spec import ArchitectureSpec, Expectations, ExpectValue, ShapeAssert, did_
 TOTAL_KEYS = ("params", "weights", "biases", "buffers", "macs", "flops", "activations")
 
 
-@dataclass(frozen=True, slots=True)
-class LayerResult:
+class LayerResult(NamedTuple):
     """One layer's figures: output shape, parameters, buffers, MACs, activations."""
 
     path: str
@@ -35,9 +34,9 @@ class LayerResult:
     biases: int
     buffers: int
     macs: int
-    attrs: Mapping[str, Any] = field(compare=False, repr=False)
-    info: Mapping[str, Any] = field(compare=False, repr=False)
-    loc: Location = field(compare=False, repr=False)
+    attrs: Mapping[str, Any]
+    info: Mapping[str, Any]
+    loc: Location
     side: bool = False
     sources: tuple[int, ...] = ()  # indices in Report.layers of the layers this one reads (-1: the input)
     ops: int = 0  # element-wise operations (pooling, BN, activations, joins, bias adds): apart from MACs
@@ -154,13 +153,13 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) 
 # --------------------------------------------------------------------------- receptive field
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """Receptive field of one layer's output on one axis: size, jump (effective stride), first centre."""
+class _Field(NamedTuple):
+    """Receptive field of one layer's output on one axis: size, jump (effective stride), and twice the first
+    centre (doubled so that it stays an int: centres fall on half pixels)."""
 
     size: int
     jump: int
-    centre: Fraction
+    centre2: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +173,7 @@ class Fields:
 
 def _window_field(f: _Field, k: int, s: int, p_before: int, d: int) -> _Field:
     span = d * (k - 1) + 1
-    return _Field(f.size + (span - 1) * f.jump, f.jump * s, f.centre + (Fraction(span - 1, 2) - p_before) * f.jump)
+    return _Field(f.size + (span - 1) * f.jump, f.jump * s, f.centre2 + (span - 1 - 2 * p_before) * f.jump)
 
 
 def receptive_fields(graph: Graph) -> Fields:
@@ -186,7 +185,7 @@ def receptive_fields(graph: Graph) -> Fields:
     flatten...) span their whole input; element-wise layers keep the field; a join takes the largest field
     of its inputs and warns when its inputs' jumps or centres differ (misaligned features).
     """
-    start = (_Field(1, 1, Fraction(0)), _Field(1, 1, Fraction(0)))
+    start = (_Field(1, 1, 0), _Field(1, 1, 0))
     fields: list[tuple[_Field, _Field]] = []
     out: list[tuple[tuple[int, int], tuple[int, int]]] = []
     warnings: list[CnncalcError] = []
@@ -215,13 +214,13 @@ def receptive_fields(graph: Graph) -> Fields:
             # from the inputs that have one.
             spatial = [s for s, shape in zip(srcs, node.in_shapes) if not shape.is_flat and shape.h * shape.w > 1]
             grid = spatial or srcs
-            f = tuple(replace(max((s[a] for s in grid), key=lambda v: v.size),
-                              size=max(s[a].size for s in srcs)) for a in (0, 1))  # type: ignore[assignment]
+            f = tuple(max((s[a] for s in grid), key=lambda v: v.size)._replace(size=max(s[a].size for s in srcs))
+                      for a in (0, 1))  # type: ignore[assignment]
             jumps = {(s[0].jump, s[1].jump) for s in spatial}
-            centres = {(s[0].centre, s[1].centre) for s in spatial}
+            centres = {(s[0].centre2, s[1].centre2) for s in spatial}
             if len(jumps) > 1 or len(centres) > 1:
                 what = "effective strides " + ", ".join(f"{a}x{b}" for a, b in sorted(jumps)) if len(jumps) > 1 \
-                    else "field centres " + ", ".join(f"({float(a):g}, {float(b):g})" for a, b in sorted(centres))
+                    else "field centres " + ", ".join(f"({a / 2:g}, {b / 2:g})" for a, b in sorted(centres))
                 warn = CnncalcError(f"`{node.op}` joins misaligned inputs: {what} differ, so the same position "
                                     "holds features of different input locations", node.loc.with_path(node.path),
                                     code="W201")  # fmt: skip

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
@@ -58,20 +58,19 @@ WORDS = ("same", "same_lower", "valid")
 INPUT = -1  # the node index that stands for the network input
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One built-in op in the expanded graph, with resolved attributes and shapes."""
+class Node(NamedTuple):
+    """One built-in op in the expanded graph, with resolved attributes and shapes (immutable)."""
 
-    index: int
+    position: int  # in evaluation order (Graph.nodes[position] is this node)
     path: str
     op: str
     attrs: Mapping[str, Any]
     inputs: tuple[int, ...]
     in_shapes: tuple[Shape, ...]
     out: Shape
-    loc: Location = field(compare=False, repr=False)
-    chain: tuple[str, ...] = field(default=(), compare=False, repr=False)
-    info: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    loc: Location
+    chain: tuple[str, ...] = ()
+    info: Mapping[str, Any] = {}
     side: bool = False
 
 

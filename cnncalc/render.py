@@ -46,9 +46,9 @@ def emit(out: Console, renderable: RenderableType) -> None:
     """
     parts = getattr(renderable, "renderables", [renderable])
     if all(isinstance(p, Text) for p in parts):
-        size = sum(len(p.plain) for p in parts)  # type: ignore[union-attr]
+        size = sum(len(p.plain) for p in parts)
         if out.no_color or not out.is_terminal or size > 2_000_000:
-            out.file.write("\n".join(p.plain for p in parts) + "\n")  # type: ignore[union-attr]
+            out.file.write("\n".join(p.plain for p in parts) + "\n")
             return
     out.print(renderable, crop=False, soft_wrap=True)
 

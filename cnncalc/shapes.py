@@ -14,14 +14,18 @@ window must start inside the input or its leading padding).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """A per-sample tensor shape: ``(H, W, C)`` or ``(N,)`` for a flat vector."""
+class Shape(NamedTuple):
+    """A per-sample tensor shape: ``(H, W, C)`` or ``(N,)`` for a flat vector.
+
+    Values in cnncalc are immutable. The few made once per layer (shapes, windows, nodes, layer results) are
+    NamedTuples rather than frozen dataclasses: a frozen dataclass sets each field through object.__setattr__,
+    which made a 100,000-layer spec miss its time budget.
+    """
 
     dims: tuple[int, ...]
 
@@ -71,9 +75,11 @@ class Shape:
     def __str__(self) -> str:
         return "x".join(str(d) for d in self.dims)
 
+    def __repr__(self) -> str:
+        return f"Shape({self})"
 
-@dataclass(frozen=True, slots=True)
-class Window:
+
+class Window(NamedTuple):
     """One axis of a sliding window: the output size and how it was reached."""
 
     size: int  # input size on this axis
