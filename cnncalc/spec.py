@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from fractions import Fraction
-from typing import Any
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import yaml
 
