@@ -155,9 +155,18 @@ def resolve_pad(pad: Any, n: tuple[int, int], k: tuple[int, int], s: tuple[int, 
 def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tuple[int, int]:
     """Output H, W of a sliding window op; records windows and padding in ``ctx.info``."""
     _spatial(name, x)
-    k, s, d = pair(a["kernel"]), pair(a["stride"]), pair(a.get("dilation", 1))
-    pads = resolve_pad(a.get("pad", 0), (x.h, x.w), k, s, d)
-    ceil = ceil or ctx.rounding == "ceil"
+    wins, pads = _windows(a["kernel"], a["stride"], a.get("dilation", 1), a.get("pad", 0), x, ceil or ctx.rounding == "ceil",
+                          ctx.rounding)  # fmt: skip
+    ctx.info["windows"] = wins
+    ctx.info["pads"] = pads
+    return wins[0].out, wins[1].out
+
+
+@functools.lru_cache(maxsize=4096)  # repeated blocks meet the same windows on the same sizes again and again
+def _windows(kernel: Any, stride: Any, dilation: Any, pad: Any, x: Shape, ceil: bool,
+             rounding: str) -> tuple[tuple[Window, ...], tuple[int, int, int, int]]:  # fmt: skip
+    k, s, d = pair(kernel), pair(stride), pair(dilation)
+    pads = resolve_pad(pad, (x.h, x.w), k, s, d)
     wins: list[Window] = []
     for axis, (n, kk, ss, dd, p0, p1) in enumerate(
         ((x.h, k[0], s[0], d[0], pads[0], pads[1]), (x.w, k[1], s[1], d[1], pads[2], pads[3]))
@@ -171,7 +180,7 @@ def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tupl
                 code="E401",
             )
         win = window_out(n, kk, ss, p0, p1, dd, ceil)
-        if ctx.rounding == "exact" and not win.whole:
+        if rounding == "exact" and not win.whole:
             fit = _nearest_fit(n, kk, ss, p0 + p1, dd)
             raise ShapeError(
                 f"{axis_name}: {win.arithmetic().split(' = ')[0]} = {win.exact} = {float(win.exact):g} is not a whole number"
@@ -179,9 +188,7 @@ def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tupl
                 code="E405",
             )
         wins.append(win)
-    ctx.info["windows"] = tuple(wins)
-    ctx.info["pads"] = pads
-    return wins[0].out, wins[1].out
+    return tuple(wins), pads
 
 
 def _nearest_fit(n: int, k: int, s: int, p: int, d: int) -> int:

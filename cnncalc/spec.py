@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -192,18 +192,17 @@ def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) ->
 # --------------------------------------------------------------------------- syntax tree
 
 
-@dataclass(frozen=True, slots=True)
-class Arg:
+class Arg(NamedTuple):
     """A value as written (an expression, ``3x3``, ``same``...), with its location.
 
     ``mapping`` holds a long-form mapping value such as ``pad: {top: 0, bottom: 1}``.
     """
 
     text: str
-    loc: Location = field(compare=False, repr=False)
+    loc: Location
     mapping: tuple[tuple[str, Arg], ...] | None = None
     items: tuple[Arg, ...] | None = None  # a YAML list value
-    key_loc: Location | None = field(default=None, compare=False, repr=False)  # of `key=` or `key:`, if any
+    key_loc: Location | None = None  # of `key=` or `key:`, if any
 
     @property
     def where(self) -> Location:
@@ -211,14 +210,13 @@ class Arg:
         return self.key_loc or self.loc
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """``op arg... key=value...``: a built-in op or a block call."""
 
     op: str
     args: tuple[Arg, ...]
     kwargs: tuple[tuple[str, Arg], ...]
-    loc: Location = field(compare=False, repr=False)
+    loc: Location
 
     def kwarg(self, key: str) -> Arg | None:
         """The value of keyword ``key``, if given."""
@@ -562,7 +560,7 @@ class _Reader:
 
     def arg(self, node: YNode, what: str) -> Arg:
         if node.kind == "map":
-            return Arg("", node.loc, mapping=tuple((k.text, replace(self.arg(v, f"{what}.{k.text}"), key_loc=k.loc))
+            return Arg("", node.loc, mapping=tuple((k.text, self.arg(v, f"{what}.{k.text}")._replace(key_loc=k.loc))
                                                    for k, v in node.pairs))  # fmt: skip
         if node.kind == "seq":
             return Arg("", node.loc, items=tuple(self.arg(v, what) for v in node.items))
@@ -642,7 +640,7 @@ class _Reader:
                 elif k.text == "args":
                     args = [self.arg(x, "args") for x in (v.items if v.kind == "seq" else [v])]
                 else:
-                    kwargs.append((k.text, replace(self.arg(v, k.text), key_loc=k.loc)))
+                    kwargs.append((k.text, self.arg(v, k.text)._replace(key_loc=k.loc)))
             call = Call(op.strip(), tuple(args), tuple(kwargs), node.get("op").loc)  # type: ignore[union-attr]
             return Item(name, OpLine((call,), expect), node.loc, src_arg)
         kind = first_key.text
@@ -732,7 +730,7 @@ class _Reader:
         for k, v in node.pairs:
             if not _IDENT.match(k.text):
                 raise SpecError(f"{what}: {k.text!r} is not a valid name", k.loc, code="E114")
-            out.append((k.text, replace(self.arg(v, k.text), key_loc=k.loc)))
+            out.append((k.text, self.arg(v, k.text)._replace(key_loc=k.loc)))
         return tuple(out)
 
     def variants(self, node: YNode) -> tuple[Variant, ...]:

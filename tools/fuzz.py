@@ -97,10 +97,10 @@ def run_task(task: tuple[str, int, int, float, float, str, int, bool]) -> dict[s
 # --------------------------------------------------------------------------- reduction
 
 
-def _same_violation(text: str, signature: str, time_limit: float) -> bool:
+def _same_violation(text: str, signature: str, time_limit: float, hard_timeout: float, all_formats: bool) -> bool:
     t0 = time.perf_counter()
     try:
-        outcome(text, timeout=30, all_formats=True)
+        outcome(text, timeout=hard_timeout, all_formats=all_formats)
     except Violation as v:
         return v.signature == signature
     except CaseTimeout:
@@ -108,18 +108,23 @@ def _same_violation(text: str, signature: str, time_limit: float) -> bool:
     return signature.startswith("slow") and time.perf_counter() - t0 > time_limit
 
 
-def minimize(text: str, signature: str, time_limit: float = 1.0, budget: int = 3000) -> str:
-    """Greedy reduction keeping the same violation signature: drop lines, then tokens, then characters."""
-    calls = 0
+def minimize(text: str, signature: str, time_limit: float = 1.0, hard_timeout: float = 10.0, all_formats: bool = False,
+             seconds: float = 60.0) -> str:  # fmt: skip
+    """Greedy reduction keeping the same violation signature: drop lines, then tokens, then characters.
+
+    Stops after ``seconds`` (a hang costs ``hard_timeout`` per attempt) and returns the smallest text so far.
+    """
+    end = time.perf_counter() + seconds
+
+    def more() -> bool:
+        return time.perf_counter() < end
 
     def still(candidate: str) -> bool:
-        nonlocal calls
-        calls += 1
-        return calls <= budget and _same_violation(candidate, signature, time_limit)
+        return more() and _same_violation(candidate, signature, time_limit, hard_timeout, all_formats)
 
     for unit in ("lines", "tokens", "chars"):
         changed = True
-        while changed and calls <= budget:
+        while changed and more():
             changed = False
             if unit == "lines":
                 parts = text.split("\n")
@@ -131,9 +136,9 @@ def minimize(text: str, signature: str, time_limit: float = 1.0, budget: int = 3
                 parts = list(text)
                 joiner = ""
             size = max(len(parts) // 2, 1)
-            while size >= 1 and calls <= budget:
+            while size >= 1 and more():
                 i = len(parts) - size
-                while i >= 0 and calls <= budget:
+                while i >= 0 and more():
                     candidate = joiner.join(parts[:i] + parts[i + size :])
                     if candidate != text and still(candidate):
                         text, parts, changed = candidate, parts[:i] + parts[i + size :], True
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {count:>6,}  {sig}\n          e.g. {smallest}")
             if args.minimize:
                 text = Path(smallest).read_bytes().decode("utf-8", "surrogatepass")
-                reduced = minimize(text, sig, args.time_limit, budget=300 if sig.startswith(("slow", "hang")) else 3000)
+                reduced = minimize(text, sig, args.time_limit, args.hard_timeout, args.all_formats)
                 slug = "".join(ch if ch.isalnum() else "-" for ch in sig)[:60].strip("-")
                 path = out / f"minimal-{slug}.yaml"
                 path.write_bytes(reduced.encode("utf-8", "surrogatepass"))
