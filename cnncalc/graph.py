@@ -226,6 +226,7 @@ class Builder:
         self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
         self.literals: dict[tuple[str, str], Any] = {}
         self.statics: dict[int, dict[str, int]] = {}
+        self.sites: dict[int, tuple[L.LayerType | None, BlockDef | None, Arg | None, Arg | None]] = {}
         self.warned: set[int] = set()
         self.blocks: dict[str, BlockDef] = {b.name: b for b in spec.blocks}
         self.defaults: dict[str, dict[str, Arg]] = {}
@@ -590,17 +591,18 @@ class Builder:
 
     def call(self, call: Call, cur: int, scope: _Scope, name: str | None = None) -> int:
         """Expand one call (built-in op or block), honouring ``repeat=`` and ``from=``."""
-        lt = L.lookup(call.op)
-        block = self.blocks.get(call.op)
+        site = self.sites.get(id(call))
+        if site is None:
+            site = self.sites[id(call)] = (L.lookup(call.op), self.blocks.get(call.op), call.kwarg("from"),
+                                           call.kwarg("repeat"))  # fmt: skip
+        lt, block, src, rep = site
         if lt is None and block is None:
             known = list(L.LAYER_TYPES) + list(self.blocks)
             raise self.fail(UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}",
                                               code="E201"), call.loc, scope.join(name) if name else scope.prefix,
                             scope)  # fmt: skip
-        src = call.kwarg("from")
         if src is not None:
             cur = self.resolve_source(src, scope, scope.join(name or call.op))
-        rep = call.kwarg("repeat")
         if rep is None:
             return self.once(call, lt, block, cur, scope, name, scope.i)
         n = self.whole(self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.prefix, scope),
