@@ -151,8 +151,18 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) 
     layers = tuple(results)
     return Report(graph.name, graph.file, graph.input, graph.output_shape, layers, Totals.of(layers),
                   graph.variant, graph.params, spec.source if spec else "", graph.no_bias, graph.rounding,
-                  graph.warnings + fields.warnings, spec.accuracy if spec else (), batch, graph.output,
+                  graph.warnings + fields.warnings, _accuracy(spec, graph.variant), batch, graph.output,
                   fields.note)  # fmt: skip
+
+
+def _accuracy(spec: ArchitectureSpec | None, variant: str | None) -> tuple[tuple[str, str], ...]:
+    """The spec's `accuracy:` entries, with the variant's own entries over them."""
+    if spec is None:
+        return ()
+    entries = dict(spec.accuracy)
+    if variant is not None:
+        entries.update(spec.variant(variant).accuracy)
+    return tuple(entries.items())
 
 
 # --------------------------------------------------------------------------- receptive field

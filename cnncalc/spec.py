@@ -358,6 +358,7 @@ class Variant:
     params: tuple[tuple[str, Arg], ...]
     input: ShapeAssert | None
     loc: Location = field(compare=False, repr=False)
+    accuracy: tuple[tuple[str, str], ...] = ()  # overrides the spec's `accuracy:` entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -741,12 +742,18 @@ class _Reader:
             params = self.named_args(v, f"variant `{k.text}`")
             shape = None
             rest = []
+            accuracy: tuple[tuple[str, str], ...] = ()
             for pname, arg in params:
-                if pname == "input":
+                if pname == "accuracy":
+                    if arg.mapping is None:
+                        raise SpecError(f"variant `{k.text}`: `accuracy:` must be a mapping such as {{top1: 77.37, "
+                                        "source: ...}", arg.loc, code="E114")  # fmt: skip
+                    accuracy = tuple((key, a.text) for key, a in arg.mapping)
+                elif pname == "input":
                     shape = parse_input(arg.text, arg.loc, f"variant `{k.text}`: `input:`")
                 else:
                     rest.append((pname, arg))
-            out.append(Variant(k.text, tuple(rest), shape, k.loc))
+            out.append(Variant(k.text, tuple(rest), shape, k.loc, accuracy))
         return tuple(out)
 
     def expect_value(self, node: YNode, source: str) -> ExpectValue:

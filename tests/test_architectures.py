@@ -42,3 +42,11 @@ def test_name_resolves(name: str) -> None:
     found = find_spec(name)
     assert found.path.is_file()
     assert found.path.stem == name or found.variant == name
+
+
+def test_accuracy_entries_follow_the_variant() -> None:
+    from cnncalc.api import analyze_spec
+
+    assert dict(analyze_spec("resnet50").accuracy)["top1"] == "76.13"  # torchvision IMAGENET1K_V1 acc@1
+    assert dict(analyze_spec("resnet152").accuracy)["top1"] == "78.312"  # the variant's own figure
+    assert "torchvision" in dict(analyze_spec("resnet152").accuracy)["source"]  # the file's source carries over
