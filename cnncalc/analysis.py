@@ -220,8 +220,9 @@ def receptive_fields(graph: Graph) -> Fields:
                 f = srcs[0]
             elif rule == "adaptive":
                 oh, ow = node.out.h, node.out.w
-                f = (_window_field(srcs[0][0], -(-x.h // oh), x.h // oh, 0, 1),
-                     _window_field(srcs[0][1], -(-x.w // ow), x.w // ow, 0, 1))  # fmt: skip
+                # PyTorch's adaptive bins: about ceil(n/o) wide, n//o apart (at least 1 when it enlarges)
+                f = (_window_field(srcs[0][0], -(-x.h // oh), max(x.h // oh, 1), 0, 1),
+                     _window_field(srcs[0][1], -(-x.w // ow), max(x.w // ow, 1), 0, 1))  # fmt: skip
             else:
                 f = (_window_field(srcs[0][0], x.h, x.h, 0, 1), _window_field(srcs[0][1], x.w, x.w, 0, 1))
         elif rule == "join" and len(srcs) > 1:

@@ -72,6 +72,8 @@ def fmt(v: object, limit: int = 80) -> str:
     The cut matters: lists may nest lists that share structure (``p2: [p1, p1, p1]``), so their full text can
     be exponentially long although they take little memory.
     """
+    if hasattr(v, "fmt_text"):
+        return str(v.fmt_text())
     if isinstance(v, tuple):
         parts: list[str] = []
         used = 1

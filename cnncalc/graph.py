@@ -283,7 +283,7 @@ class Builder:
                 exc.code = "E302"
             else:
                 exc.message += f" in {quote(text)}{suffix}"
-            raise self.fail(exc, arg.loc.shifted(col), path, scope) from None
+            raise self.fail(exc, arg.at(col), path, scope) from None
 
     def whole(self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1,
               text: str | None = None) -> int:  # fmt: skip
@@ -727,6 +727,9 @@ class Builder:
 
 class _Mapping(tuple):  # type: ignore[type-arg]
     """A written mapping value ({top: 0, bottom: 1}) as (key, Arg) pairs, told apart from a list of lists."""
+
+    def fmt_text(self) -> str:
+        return "{" + ", ".join(f"{k}: {a.text}" for k, a in self) + "}"
 
 
 class _Several(dict):  # type: ignore[type-arg]

@@ -196,8 +196,11 @@ def _nearest_fit(n: int, k: int, s: int, p: int, d: int) -> int:
     span = d * (k - 1) + 1
     down = (n + p - span) % s
     up = (s - down) % s
-    if down < up and n - down + p >= span:
+    if down < up and n - down + p >= span and n - down >= 1:
         return n - down
+    smallest = max(span - p, 1)  # the least size that fits at all
+    if n + up < smallest:
+        return smallest + (-(smallest + p - span)) % s
     return n + up
 
 

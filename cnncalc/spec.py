@@ -203,6 +203,11 @@ class Arg(NamedTuple):
     mapping: tuple[tuple[str, Arg], ...] | None = None
     items: tuple[Arg, ...] | None = None  # a YAML list value
     key_loc: Location | None = None  # of `key=` or `key:`, if any
+    exact: bool = True  # columns inside the text map onto the file (False for quoted/multi-line scalars)
+
+    def at(self, offset: int) -> Location:
+        """The location ``offset`` characters into the value (its start when columns are not exact)."""
+        return self.loc.shifted(offset) if self.exact else self.loc
 
     @property
     def where(self) -> Location:
@@ -552,11 +557,11 @@ class _Reader:
                 value = tok[m.end() :]
                 if not value:
                     raise SpecError(f"`{key}=` has no value", tloc, code="E108")
-                kwargs.append((key, Arg(value, tloc.shifted(m.end()), key_loc=tloc)))
+                kwargs.append((key, Arg(value, tloc.shifted(m.end()), key_loc=tloc, exact=node.plain or bool(node.quote))))
             else:
                 if kwargs:
                     raise SpecError(f"positional value {tok!r} after keyword values in `{op}`", tloc, code="E108")
-                args.append(Arg(tok, tloc))
+                args.append(Arg(tok, tloc, exact=node.plain or bool(node.quote)))
         return Call(op, tuple(args), tuple(kwargs), loc)
 
     def arg(self, node: YNode, what: str) -> Arg:
@@ -565,7 +570,7 @@ class _Reader:
                                                    for k, v in node.pairs))  # fmt: skip
         if node.kind == "seq":
             return Arg("", node.loc, items=tuple(self.arg(v, what) for v in node.items))
-        return Arg(node.text.strip(), self.token_loc(node, len(node.text) - len(node.text.lstrip())))
+        return Arg(node.text.strip(), self.token_loc(node, len(node.text) - len(node.text.lstrip())), exact=node.plain or bool(node.quote))
 
     # -- sequences
 
