@@ -255,9 +255,10 @@ def explain_(spec: str, layer: str, variant: str | None, sets: tuple[str, ...], 
 @config_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
+@click.option("--bars", is_flag=True, help="Add bars: each architecture against the largest, each block's share.")
 @click.option("--width", type=click.IntRange(40), help="Table width in characters.")
 def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
-            batch: int, fmt: str, depth: int | None, width: int | None) -> None:  # fmt: skip
+            batch: int, fmt: str, depth: int | None, bars: bool, width: int | None) -> None:  # fmt: skip
     """Architectures side by side: params, MACs, FLOPs, output, with ratios to the first.
 
     A SPEC may carry a variant after a colon: `alexnet:one-tower`.
@@ -280,7 +281,7 @@ def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], 
     elif fmt == "markdown":
         click.echo(render.comparison_markdown(comp), nl=False)
     else:
-        render.emit(render.console(width), render.comparison_table(comp, depth))
+        render.emit(render.console(width), render.comparison_table(comp, depth, bars))
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:

@@ -427,10 +427,11 @@ register(LayerType(
     ops_doc="kh·kw - 1 adds + 1 multiply per output element", explain=_pool_explain("average"), rf="window",
 ))  # fmt: skip
 register(LayerType(
-    "subsample", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
+    "subsample_pool", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
     (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
      ArgSpec("pad", "pad", 0), ArgSpec("ceil", "bool", False)),
-    _pool_shape("subsample"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
+    _pool_shape("subsample_pool"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
+    aliases=("subsample",),
     ops=lambda a, i, o: o.numel * (_window_area(a) + 1), ops_doc="kh·kw - 1 adds, 1 multiply, 1 bias add per output",
     explain=lambda a, i, o, info: [*_pool_explain("sum")(a, i, o, info)[:-1],
                                    f"params: a trainable coefficient and bias per map = 2 x {o.c} = {2 * o.c}",

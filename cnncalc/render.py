@@ -462,27 +462,43 @@ _COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
-def comparison_table(comp: Comparison, depth: int | None = None) -> Group:
-    """One row per architecture: totals with ratios to the first; per-block rows at ``depth`` if asked."""
-    headers = ("", "input", "output", "params", "x", "MACs", "x", "FLOPs", "activations", "x", "buffers")
+def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = False) -> Group:
+    """One row per architecture: totals with ratios to the first; per-block rows at ``depth`` if asked.
+
+    With ``bars``, each architecture's MACs and params as a bar against the largest of the compared ones, and
+    each block's share of its architecture's MACs in the per-block table.
+    """
+    headers: tuple[str, ...] = ("", "input", "output", "params", "x", "MACs", "x", "FLOPs", "activations", "x",
+                                "buffers")  # fmt: skip
+    most_macs = max((r.total.macs for r in comp.reports), default=0)
+    most_params = max((r.total.params for r in comp.reports), default=0)
+    if bars:
+        headers += ("MACs (vs largest)", "params (vs largest)")
     rows = []
     for i, rep in enumerate(comp.reports):
         t = rep.total
-        rows.append(((comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
-                      num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
-                      ratio(comp.ratio(i, "activations")), num(t.buffers)), None))  # fmt: skip
+        cells = [comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
+                 num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
+                 ratio(comp.ratio(i, "activations")), num(t.buffers)]  # fmt: skip
+        if bars:
+            cells += [bar(t.macs, most_macs), bar(t.params, most_params)]
+        rows.append((cells, None))
+    justify = ["left"] + ["right"] * 10 + ["left"] * (2 if bars else 0)
     parts: list[RenderableType] = [Text("comparison (x: ratio to the first)", style="bold"),
-                                   grid(headers, ["left"] + ["right"] * 10, rows)]  # fmt: skip
+                                   grid(headers, justify, rows)]  # fmt: skip
     if depth is not None:
         body: list[tuple[Sequence[str], str | None]] = []
         for key, totals in comp.rows(depth):
             cells: list[str] = [key]
-            for tot in totals:
+            for rep, tot in zip(comp.reports, totals):
                 cells += ["-", "-"] if tot is None else [num(tot.macs), num(tot.params)]
+                if bars:
+                    cells.append("" if tot is None else bar(tot.macs, rep.total.macs))
             body.append((cells, None))
-        heads = ["block"] + [h for i in range(len(comp.reports)) for h in (f"{comp.label(i)} MACs", "params")]
-        parts += [Text(f"\nper block (path depth {depth})", style="bold"),
-                  grid(heads, ["left"] + ["right"] * (len(heads) - 1), body)]  # fmt: skip
+        per = ("MACs", "params", "share of MACs") if bars else ("MACs", "params")
+        heads = ["block"] + [f"{comp.label(i)} {h}" if h == "MACs" else h for i in range(len(comp.reports)) for h in per]
+        justify_b = ["left"] + [("left" if h == "share of MACs" else "right") for _ in comp.reports for h in per]
+        parts += [Text(f"\nper block (path depth {depth})", style="bold"), grid(heads, justify_b, body)]
     parts.append(Text("MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
                       "BN gamma/beta; per sample", style="dim"))  # fmt: skip
     return Group(*parts)

@@ -72,6 +72,8 @@ def test_compare(cli: Cli) -> None:
     assert [a["output"] for a in data["architectures"]] == [[28, 28, 672], [28, 28, 480]]
     out = cli("compare", "alexnet", "alexnet:one-tower", "--depth", "1").stdout
     assert "conv2" in out and "447,897,600" in out
+    out = cli("compare", "resnet18", "vgg16", "--bars", "--depth", "1").stdout
+    assert "100.0%" in out and "MACs (vs largest)" in out and "share of MACs" in out
 
 
 def test_check_ok_and_failures(cli: Cli, tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_connection_table_and_lenet_layers() -> None:
     assert r.macs == 10 * 10 * 5 * 5 * (2 + 2 + 3)
     with pytest.raises(ShapeError, match="row 0 must list distinct input channels 0..2"):
         one("conv 2 3x3 table=[[0, 7], [1]]", "8x8x3")
-    s = one("subsample 2x2", "28x28x6").layers[0]
+    s = one("subsample_pool 2x2", "28x28x6").layers[0]
     assert str(s.output) == "14x14x6" and s.params == 6 * 2 and s.macs == 0
     rbf = run("input: 1x1x84\nlayers: [rbf 10]\n").layers[0]
     assert (rbf.params, rbf.buffers, rbf.macs) == (0, 84 * 10, 84 * 10)

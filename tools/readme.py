@@ -93,7 +93,8 @@ VIEWS = (
     ("share bars and element-wise ops", ("show", "resnet18", "--depth", "1", "--bars", "--ops")),
     ("memory", ("show", "mobilenet-v2", "--depth", "1", "--memory", "--dtype", "fp16", "--optimizer", "adam")),
     ("latency estimate", ("show", "resnet50", "--depth", "1", "--device", "nvidia-t4", "--dtype", "fp16")),
-    ("comparison with a per-branch breakdown", ("compare", "inception-naive", "inception-bottleneck", "--depth", "2")),
+    ("comparison with a per-branch breakdown", ("compare", "inception-naive", "inception-bottleneck", "--depth", "2",
+                                                "--bars")),
     ("what-if: another input size", ("show", "resnet50", "--input", "448x448x3", "--depth", "1")),
     ("explain one layer", ("explain", "alexnet", "pool1")),
 )
