@@ -489,12 +489,12 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
     if depth is not None:
         body: list[tuple[Sequence[str], str | None]] = []
         for key, totals in comp.rows(depth):
-            cells: list[str] = [key]
+            row: list[str] = [key]
             for rep, tot in zip(comp.reports, totals):
-                cells += ["-", "-"] if tot is None else [num(tot.macs), num(tot.params)]
+                row += ["-", "-"] if tot is None else [num(tot.macs), num(tot.params)]
                 if bars:
-                    cells.append("" if tot is None else bar(tot.macs, rep.total.macs))
-            body.append((cells, None))
+                    row.append("" if tot is None else bar(tot.macs, rep.total.macs))
+            body.append((row, None))
         per = ("MACs", "params", "share of MACs") if bars else ("MACs", "params")
         heads = ["block"] + [f"{comp.label(i)} {h}" if h == "MACs" else h for i in range(len(comp.reports)) for h in per]
         justify_b = ["left"] + [("left" if h == "share of MACs" else "right") for _ in comp.reports for h in per]
