@@ -649,11 +649,6 @@ register(LayerType("mul", "element-wise product; a 1x1xC input scales every posi
                    ops_doc="(inputs - 1) multiplies per element",
                    explain=_join_explain("product (1x1xC gates broadcast over H x W)"), rf="join"))  # fmt: skip
 
-JOIN_OPS = ("concat", "add", "mean", "mul")
-#: Ops whose MACs are counted (the rest are deliberately zero).
-COUNTED_OPS = ("conv", "dwconv", "fc", "rbf")
-
-
 def explain(op: str, attrs: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
     """The formulas of one layer with its numbers substituted, one statement per line."""
     lt = LAYER_TYPES[op]
