@@ -50,3 +50,14 @@ def test_accuracy_entries_follow_the_variant() -> None:
     assert dict(analyze_spec("resnet50").accuracy)["top1"] == "76.13"  # torchvision IMAGENET1K_V1 acc@1
     assert dict(analyze_spec("resnet152").accuracy)["top1"] == "78.312"  # the variant's own figure
     assert "torchvision" in dict(analyze_spec("resnet152").accuracy)["source"]  # the file's source carries over
+
+
+def test_fractalnet_matches_an_independent_implementation() -> None:
+    """The 20-layer CIFAR FractalNet: 33,724,618 params, as the tests of imgclsmob/pytorchcv's fractalnet_cifar10 assert."""
+    from cnncalc.api import analyze_spec
+
+    rep = analyze_spec("fractalnet")
+    assert rep.total.params == 33_724_618
+    convs = [r for r in rep.layers if r.op == "conv"]
+    assert len(convs) == 5 * (2**3 - 1)  # 7 convs in each of the 5 blocks (C = 3)
+    assert analyze_spec("fractalnet-40").total.params == 76_106_634
