@@ -61,3 +61,27 @@ def test_fractalnet_matches_an_independent_implementation() -> None:
     convs = [r for r in rep.layers if r.op == "conv"]
     assert len(convs) == 5 * (2**3 - 1)  # 7 convs in each of the 5 blocks (C = 3)
     assert analyze_spec("fractalnet-40").total.params == 76_106_634
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("shufflenet-v1-g1", 1_531_936), ("shufflenet-v1-g2", 1_733_848), ("shufflenet-v1", 1_865_728),
+    ("shufflenet-v1-g4", 1_968_344), ("shufflenet-v1-g8", 2_434_768),
+])  # fmt: skip
+def test_shufflenet_v1_matches_an_independent_implementation(name: str, params: int) -> None:
+    """imgclsmob/pytorchcv's shufflenet_g{1,2,3,4,8}_w1 tests assert these counts."""
+    from cnncalc.api import analyze_spec
+
+    assert analyze_spec(name).total.params == params
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("zfnet", 62_357_608), ("zfnet-512-1024-512", 107_627_624), ("nin", 966_986), ("wrn-28-10", 36_479_194),
+    ("mobilenet-v1", 4_231_976), ("mobilenet-v1-0.75", 2_585_560), ("mobilenet-v1-0.5", 1_331_592),
+    ("mobilenet-v1-0.25", 470_072),
+])  # fmt: skip
+def test_paper_specs_match_an_independent_implementation(name: str, params: int) -> None:
+    """The counts asserted by the tests of the imgclsmob/pytorchcv model zoo (zfnet, zfnetb, nin_cifar10,
+    wrn28_10_cifar10, mobilenet_w1/_w3d4/_wd2/_wd4): an implementation written independently of cnncalc."""
+    from cnncalc.api import analyze_spec
+
+    assert analyze_spec(name).total.params == params
