@@ -77,11 +77,12 @@ def test_shufflenet_v1_matches_an_independent_implementation(name: str, params: 
 @pytest.mark.parametrize(("name", "params"), [
     ("zfnet", 62_357_608), ("zfnet-512-1024-512", 107_627_624), ("nin", 966_986), ("wrn-28-10", 36_479_194),
     ("mobilenet-v1", 4_231_976), ("mobilenet-v1-0.75", 2_585_560), ("mobilenet-v1-0.5", 1_331_592),
-    ("mobilenet-v1-0.25", 470_072),
+    ("mobilenet-v1-0.25", 470_072), ("inception-v4", 42_679_816), ("inception-resnet-v2", 55_843_464),
 ])  # fmt: skip
 def test_paper_specs_match_an_independent_implementation(name: str, params: int) -> None:
     """The counts asserted by the tests of the imgclsmob/pytorchcv model zoo (zfnet, zfnetb, nin_cifar10,
-    wrn28_10_cifar10, mobilenet_w1/_w3d4/_wd2/_wd4): an implementation written independently of cnncalc."""
+    wrn28_10_cifar10, mobilenet_w1/_w3d4/_wd2/_wd4, InceptionV4, inceptionresnetv2): an implementation written
+    independently of cnncalc (Inception-v4's count is also the one keras-hub's preset metadata states)."""
     from cnncalc.api import analyze_spec
 
     assert analyze_spec(name).total.params == params
