@@ -69,7 +69,7 @@ class Node(NamedTuple):
     in_shapes: tuple[Shape, ...]
     out: Shape
     loc: Location
-    chain: tuple[str, ...] = ()
+    chain: tuple[object, ...] = ()  # the block calls that produced it (str() of each describes one)
     info: Mapping[str, Any] = {}
     side: bool = False
 
@@ -155,7 +155,7 @@ class _Scope:
     prefix: str
     env: dict[str, Value]
     frame: _Frame
-    chain: tuple[str, ...]
+    chain: tuple[object, ...]
     active: tuple[str, ...]  # block names being expanded (recursion check)
     counters: dict[str, int] = field(default_factory=dict)
     i: int | None = None
@@ -254,7 +254,7 @@ class Builder:
     def fail(self, err: CnncalcError, loc: Location, path: str, scope: _Scope) -> CnncalcError:
         err.located(loc.with_path(path))
         if scope.chain and not any(n.startswith("in block") for n in err.notes):
-            err.notes = err.notes + scope.chain
+            err.notes = err.notes + tuple(str(site) for site in scope.chain)
         return err
 
     def value(self, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Value:
@@ -716,13 +716,25 @@ class Builder:
                                     call.loc, path, scope)  # fmt: skip
                 bound[pname] = self.value(default, _Env({**local, **bound}, env.shape, i), path, scope)
             local[pname] = bound[pname]
-        args = " ".join(f"{p}={fmt(v)}" for p, v in bound.items())
-        rep = f", repeat i={i}" if i is not None else ""
-        note = (f"in block `{block.name}` (defined at {block.loc.prefix()}), called at {call.loc.prefix()}"
-                f" [{args}{rep}]")  # fmt: skip
-        sub = _Scope(path, local, _Frame(parent=scope.frame), (note, *scope.chain), (*scope.active, block.name),
+        site = _CallSite(block, call, bound, i)  # formatted only if an error needs it
+        sub = _Scope(path, local, _Frame(parent=scope.frame), (site, *scope.chain), (*scope.active, block.name),
                      {}, None, scope.side)  # fmt: skip
         return self.seq(block.body, cur, sub)
+
+
+class _CallSite:
+    """One block call on the chain that produced a layer; its text is made only when an error shows it."""
+
+    __slots__ = ("block", "call", "bound", "i")
+
+    def __init__(self, block: BlockDef, call: Call, bound: dict[str, Value], i: int | None) -> None:
+        self.block, self.call, self.bound, self.i = block, call, bound, i
+
+    def __str__(self) -> str:
+        args = " ".join(f"{p}={fmt(v)}" for p, v in self.bound.items())
+        rep = f", repeat i={self.i}" if self.i is not None else ""
+        return (f"in block `{self.block.name}` (defined at {self.block.loc.prefix()}), called at "
+                f"{self.call.loc.prefix()} [{args}{rep}]")  # fmt: skip
 
 
 class _Mapping(tuple):  # type: ignore[type-arg]
