@@ -200,8 +200,8 @@ def conventions_line(report: Report) -> str:
 
 
 def _title(report: Report) -> str:
-    variant = f" [{report.variant}]" if report.variant else ""
-    return f"{report.name}{variant}: input {report.input} -> output {report.output}"
+    name = f"{report.variant} (variant of {report.name})" if report.variant else report.name
+    return f"{name}: input {report.input} -> output {report.output}"
 
 
 def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Group:
