@@ -481,7 +481,8 @@ class Builder:
             try:
                 out = self.add_node(body.kind, {}, inputs, sub.prefix, item.loc, outer)
             except ShapeError as exc:
-                exc.notes = notes + tuple(n for n in exc.notes if not n.startswith("input"))
+                exc.notes = notes + tuple(n for n in exc.notes if not n.startswith("input")) + _join_help(
+                    body.kind, [self.shape_of(i) for i in inputs])
                 raise
             self.assert_shape(body.expect, out, sub.prefix, outer)
             return out
@@ -720,6 +721,19 @@ class Builder:
         sub = _Scope(path, local, _Frame(parent=scope.frame), (site, *scope.chain), (*scope.active, block.name),
                      {}, None, scope.side)  # fmt: skip
         return self.seq(block.body, cur, sub)
+
+
+def _join_help(kind: str, shapes: list[Shape]) -> tuple[str, ...]:
+    """A concrete fix for a residual join whose branches disagree: the projection that would make them agree."""
+    if kind not in ("add", "mean") or len(shapes) != 2 or any(s.is_flat for s in shapes):
+        return ()
+    small, big = sorted(shapes, key=lambda s: (s.c, -s.h))  # the shortcut is the one with fewer channels
+    if small.h % big.h or small.w % big.w or small.h // big.h != small.w // big.w:
+        return ()
+    stride = small.h // big.h
+    conv = f"conv {big.c} 1x1" + (f" stride={stride}" if stride > 1 else "")
+    return (f"help: the shortcut must map {small} to {big}; use a projection such as `{conv}, bn` "
+            "(in a block: `if: stride != 1 or in_c != out`, `then: conv out 1x1 stride=stride, bn`)",)
 
 
 class _CallSite:

@@ -129,3 +129,12 @@ def test_flow_list_trap_warns_but_does_not_fail() -> None:
     w = rep.warnings[0]
     assert w.severity == "warning" and "commas separate branches" in w.message
     assert w.location is not None and (w.location.line, w.location.column) == (3, 26)
+
+
+def test_residual_mismatch_suggests_the_projection() -> None:
+    text = ("input: 56x56x64\nblocks:\n  'b(out, stride=1)':\n    - add:\n        - conv out 3x3 stride=stride pad=1\n"
+            "        - identity\nlayers:\n  - b 128 stride=2\n")  # fmt: skip
+    with pytest.raises(ShapeError) as info:
+        run(text)
+    want = "help: the shortcut must map 56x56x64 to 28x28x128; use a projection such as `conv 128 1x1 stride=2, bn`"
+    assert want in str(info.value)
