@@ -254,7 +254,8 @@ def receptive_fields(graph: Graph) -> Fields:
 
 # --------------------------------------------------------------------------- memory
 
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+#: Bytes per stored value of each dtype (tf32 is a Tensor-Core compute mode on fp32 storage).
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
 
 

@@ -48,12 +48,9 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Any
 
-from .analysis import Report
+from .analysis import DTYPE_BYTES, Report
 from .errors import CnncalcError, UnknownNameError
 from .spec import did_you_mean
-
-DTYPE_BYTES: Mapping[str, int] = MappingProxyType({"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1})
-"""Bytes per stored element of each dtype cnncalc knows (tf32 is stored as fp32)."""
 
 ASSUMPTIONS = (
     "roofline estimate, not a measurement: per layer time = max(FLOPs / peak, bytes / bandwidth); "

@@ -69,7 +69,6 @@ class Node(NamedTuple):
     in_shapes: tuple[Shape, ...]
     out: Shape
     loc: Location
-    chain: tuple[object, ...] = ()  # the block calls that produced it (str() of each describes one)
     info: Mapping[str, Any] = {}
     side: bool = False
 
@@ -387,8 +386,7 @@ class Builder:
         if min(out.dims) < 1 or max(out.dims) > MAX_SIZE:
             raise self.fail(ShapeError(f"output shape {out} is out of range", code="E401"), loc, path, scope)
         idx = len(self.nodes)
-        self.nodes.append(Node(idx, path, op, attrs, tuple(inputs), tuple(in_shapes), out, loc, scope.chain, ctx.info,
-                               scope.side))  # fmt: skip
+        self.nodes.append(Node(idx, path, op, attrs, tuple(inputs), tuple(in_shapes), out, loc, ctx.info, scope.side))
         self.shapes.append(out)
         return idx
 

@@ -513,15 +513,6 @@ def library_table(rows: Sequence[tuple[str, Report]]) -> Group:
     return Group(Text("bundled specs (cnncalc show NAME)", style="bold"), table)
 
 
-def _spread(comp: Comparison, value: Callable[[Report], str], rat: Callable[[int], str]) -> list[str]:
-    cells: list[str] = []
-    for i, rep in enumerate(comp.reports):
-        cells.append(value(rep))
-        if i:
-            cells.append(rat(i))
-    return cells
-
-
 def comparison_dict(comp: Comparison) -> dict[str, Any]:
     """``compare --format json``: the show objects plus ratios to the first."""
     return {
