@@ -18,6 +18,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/* from current output.")
 
 
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def check_golden(name: str, text: str, update: bool) -> None:
+    """``text`` equals ``tests/golden/<name>``; a missing file fails (``pytest --update-golden`` writes it)."""
+    path = GOLDEN / name
+    if update:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"golden file {path.name} is missing: run pytest --update-golden and review it"
+    assert text == path.read_text(encoding="utf-8"), f"run pytest --update-golden if {name} changed on purpose"
+
+
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))

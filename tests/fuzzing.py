@@ -142,22 +142,152 @@ def emit(node: Any) -> str:
 # =========================================================================== values
 
 JUNK_VALUES = (
-    "", "-1", "0", "-0", "1.5", "1/2", "1/0", "x", "3x", "x3", "3x3x3", "(1)x(0)", "-3x3", "0x0", "(", ")", "()",
-    "[1, 2]", "[]", "[1][5]", "{}", "same", "valid", "same_lower", "SAME", "true", "false", "none", "null", "nan",
-    "inf", "1e9", "1e999", "-1e999", "2**31", "2**31-1", "2**300", "10**1000", "2**256**2", "9" * 40, "1_000",
-    "0x10", "0b11", "1j", "'a'", '"q"', "undefined", "a.b", "__import__('os')", "lambda: 1", "1 if", "not",
-    "divisible(1, 0)", "divisible(-8, 8)", "round(1, -1)", "round(2.5, 400)", "min()", "max([])", "abs(true)",
-    "int(1e400)", "int(-0.5)", "ceil(-1/3)", "floor(1e300)", "in_c//0", "in_c % 0", "i", "in_h/7", "[1, 2][i]",
-    "depths[9]", "depths", "3x(k)", "(k)x(k)", "(0-1)x3", "1 2", "1,2", "=", "==", "=>", "..", "1..2", "±1",
-    "~1M", "3×3", "３", "1\u00a02", "٣", "x" * 1100, "(" * 300 + "1" + ")" * 300, "-" * 50 + "1", "+" * 200 + "1",
-    "[" * 100 + "]" * 100, "1 < 2 < 3", "true and 3", "max(1, [2])", "[1] + [2]", "[1] * 3", "1 == [1]",
-    "divisible(8, 0)", "divisible(8, 0, min=1)", "0**-1", "(0)**(-2)", "(1/3)**-256", "round(1/3, 100000)",
-    "round(1/3, 3000000)", "round(1, -2000000)", "(" + "*".join(["2**255"] * 60) + ")", "(2**255*2**255)",
-    "[[1]]", "[[]]", "[[1, 2]]", "200000000", "2147483647", "(2**31)", "(-2**31)", "1e-300", "2**-255",
-)  # fmt: skip
+    "",
+    "-1",
+    "0",
+    "-0",
+    "1.5",
+    "1/2",
+    "1/0",
+    "x",
+    "3x",
+    "x3",
+    "3x3x3",
+    "(1)x(0)",
+    "-3x3",
+    "0x0",
+    "(",
+    ")",
+    "()",
+    "[1, 2]",
+    "[]",
+    "[1][5]",
+    "{}",
+    "same",
+    "valid",
+    "same_lower",
+    "SAME",
+    "true",
+    "false",
+    "none",
+    "null",
+    "nan",
+    "inf",
+    "1e9",
+    "1e999",
+    "-1e999",
+    "2**31",
+    "2**31-1",
+    "2**300",
+    "10**1000",
+    "2**256**2",
+    "9" * 40,
+    "1_000",
+    "0x10",
+    "0b11",
+    "1j",
+    "'a'",
+    '"q"',
+    "undefined",
+    "a.b",
+    "__import__('os')",
+    "lambda: 1",
+    "1 if",
+    "not",
+    "divisible(1, 0)",
+    "divisible(-8, 8)",
+    "round(1, -1)",
+    "round(2.5, 400)",
+    "min()",
+    "max([])",
+    "abs(true)",
+    "int(1e400)",
+    "int(-0.5)",
+    "ceil(-1/3)",
+    "floor(1e300)",
+    "in_c//0",
+    "in_c % 0",
+    "i",
+    "in_h/7",
+    "[1, 2][i]",
+    "depths[9]",
+    "depths",
+    "3x(k)",
+    "(k)x(k)",
+    "(0-1)x3",
+    "1 2",
+    "1,2",
+    "=",
+    "==",
+    "=>",
+    "..",
+    "1..2",
+    "±1",
+    "~1M",
+    "3×3",
+    "３",
+    "1\u00a02",
+    "٣",
+    "x" * 1100,
+    "(" * 300 + "1" + ")" * 300,
+    "-" * 50 + "1",
+    "+" * 200 + "1",
+    "[" * 100 + "]" * 100,
+    "1 < 2 < 3",
+    "true and 3",
+    "max(1, [2])",
+    "[1] + [2]",
+    "[1] * 3",
+    "1 == [1]",
+    "divisible(8, 0)",
+    "divisible(8, 0, min=1)",
+    "0**-1",
+    "(0)**(-2)",
+    "(1/3)**-256",
+    "round(1/3, 100000)",
+    "round(1/3, 3000000)",
+    "round(1, -2000000)",
+    "(" + "*".join(["2**255"] * 60) + ")",
+    "(2**255*2**255)",
+    "[[1]]",
+    "[[]]",
+    "[[1, 2]]",
+    "200000000",
+    "2147483647",
+    "(2**31)",
+    "(-2**31)",
+    "1e-300",
+    "2**-255",
+)
 
-EXPR_ATOMS = ("1", "2", "3", "8", "16", "0.5", "1/3", "in_c", "in_h", "in_w", "i", "g", "c", "k", "alpha", "depths[0]",
-              "depths[i]", "true", "false", "q", "0", "-1", "2**255", "1e300", "depths", "big3")  # fmt: skip
+EXPR_ATOMS = (
+    "1",
+    "2",
+    "3",
+    "8",
+    "16",
+    "0.5",
+    "1/3",
+    "in_c",
+    "in_h",
+    "in_w",
+    "i",
+    "g",
+    "c",
+    "k",
+    "alpha",
+    "depths[0]",
+    "depths[i]",
+    "true",
+    "false",
+    "q",
+    "0",
+    "-1",
+    "2**255",
+    "1e300",
+    "depths",
+    "big3",
+)
 
 REPEATS = ("2", "0", "1", "3", "i", "g", "-1", "1.5", "100001", "n", "(2**20)")
 #: Large but legal magnitudes (an "extreme" spec uses them often): the size limits must keep cnncalc fast.
@@ -230,15 +360,31 @@ def expressions(draw: st.DrawFn, depth: int = 2) -> str:
 
 
 GOOD_BY_KIND: dict[str, tuple[str, ...]] = {
-    "count": ("8", "1", "2", "4", "16", "32", "in_c", "in_c//2", "2*in_c", "c", "g", "int(8*alpha)",
-              "divisible(in_c*alpha, 8)", "max(in_c//4, 8)", "(2 if i == 0 else 1)", "depths[0]"),
+    "count": (
+        "8",
+        "1",
+        "2",
+        "4",
+        "16",
+        "32",
+        "in_c",
+        "in_c//2",
+        "2*in_c",
+        "c",
+        "g",
+        "int(8*alpha)",
+        "divisible(in_c*alpha, 8)",
+        "max(in_c//4, 8)",
+        "(2 if i == 0 else 1)",
+        "depths[0]",
+    ),
     "index": ("0", "1", "0", "i"),
     "dim": ("1", "3", "2", "3x3", "1x1", "1x3", "3x1", "5x5", "2x2", "(k)x(k)", "k", "7x7", "1x7"),
     "pad": ("1", "0", "2", "0x1", "1x0", "same", "same_lower", "valid", "k//2"),
     "bool": ("false", "true", "1", "0"),
     "number": ("0.5", "0.2", "1/3", "0.001", "1", "alpha"),
     "shape": ("10", "4x4x8", "1x1x16", "100"),
-}  # fmt: skip
+}
 
 
 @st.composite
@@ -254,8 +400,9 @@ def values(draw: st.DrawFn, kind: str, ctx: Ctx | None = None) -> str:
         ctx.faults -= odd
         how = pick(draw, ("expr", "junk", "kind-junk", "kind-junk", "int")) if odd else "good"
     else:
-        how = pick(draw, ("good",) * (ctx.good if ctx else 40) + ("expr", "expr", "junk", "kind-junk", "kind-junk",
-                                                                  "int"))  # fmt: skip
+        how = pick(
+            draw, ("good",) * (ctx.good if ctx else 40) + ("expr", "expr", "junk", "kind-junk", "kind-junk", "int")
+        )
     if how == "good":
         return pick(draw, GOOD_BY_KIND.get(kind, GOOD_BY_KIND["count"]))
     if how == "expr":
@@ -276,8 +423,24 @@ def shapes(draw: st.DrawFn) -> str:
         return "x".join(str(pick(draw, (8, 1, 2, 4, 16, 32, 7, 3))) for _ in range(3))
     if how == "flat":
         return str(pick(draw, (10, 1, 8, 16, 100, 1000)))
-    return pick(draw, ("0", "1x1", "1x1x0", "-1", "3x3x3x3", "a", "", "99999999999999999999x1x1", "1_0x1_0x1_0",
-                       "8 x 8 x 8", "8×8×8", "٣x3x3", "9" * 5000 + "x1x1"))  # fmt: skip
+    return pick(
+        draw,
+        (
+            "0",
+            "1x1",
+            "1x1x0",
+            "-1",
+            "3x3x3x3",
+            "a",
+            "",
+            "99999999999999999999x1x1",
+            "1_0x1_0x1_0",
+            "8 x 8 x 8",
+            "8×8×8",
+            "٣x3x3",
+            "9" * 5000 + "x1x1",
+        ),
+    )
 
 
 # =========================================================================== spec trees
@@ -324,10 +487,47 @@ COMMON_OPS = (
     "shuffle",
     "split",
 )
-JUNK_OPS = ("conv2d", "Conv", "pool", "1conv", "con-v", "fc_", "op", "repeat", "if", "side", "fractal", "input", "_",
-            "x", "conv.1", "卷积", "relu(", "=>", "-")  # fmt: skip
-JUNK_KEYS = ("bogus", "s", "p", "g", "k", "padding", "repeat", "from", "stride", "pad", "groups", "out", "kernel",
-             "in_c", "i", "_", "Stride", "1x")  # fmt: skip
+JUNK_OPS = (
+    "conv2d",
+    "Conv",
+    "pool",
+    "1conv",
+    "con-v",
+    "fc_",
+    "op",
+    "repeat",
+    "if",
+    "side",
+    "fractal",
+    "input",
+    "_",
+    "x",
+    "conv.1",
+    "卷积",
+    "relu(",
+    "=>",
+    "-",
+)
+JUNK_KEYS = (
+    "bogus",
+    "s",
+    "p",
+    "g",
+    "k",
+    "padding",
+    "repeat",
+    "from",
+    "stride",
+    "pad",
+    "groups",
+    "out",
+    "kernel",
+    "in_c",
+    "i",
+    "_",
+    "Stride",
+    "1x",
+)
 
 
 @st.composite
@@ -356,8 +556,9 @@ def op_calls(draw: st.DrawFn, ctx: Ctx) -> str:
             if fault(draw, ctx, 20):
                 parts.append(draw(values("count", ctx)))  # one positional too many
             keywords = [a for a in lt.args if not a.positional]
-            for spec in draw(st.lists(st.sampled_from(keywords), max_size=2, unique_by=lambda a: a.name)
-                             if keywords else st.just([])):  # fmt: skip
+            for spec in draw(
+                st.lists(st.sampled_from(keywords), max_size=2, unique_by=lambda a: a.name) if keywords else st.just([])
+            ):
                 parts.append(f"{spec.name}={draw(values(spec.kind, ctx))}")
         if fault(draw, ctx, 15):
             parts.append(f"{pick(draw, JUNK_KEYS)}={draw(values('count', ctx))}")
@@ -393,8 +594,9 @@ def long_forms(draw: st.DrawFn, ctx: Ctx) -> Any:
         for spec in lt.args:
             if spec.positional or rare(draw, 3):
                 if spec.kind == "pad" and draw(st.booleans()):
-                    sides = draw(st.lists(st.sampled_from(("top", "bottom", "left", "right", "middle")),
-                                          max_size=4, unique=True))  # fmt: skip
+                    sides = draw(
+                        st.lists(st.sampled_from(("top", "bottom", "left", "right", "middle")), max_size=4, unique=True)
+                    )
                     m.append((spec.name, Map([(s, draw(values("index", ctx))) for s in sides])))
                 else:
                     m.append((spec.name, draw(values(spec.kind, ctx))))
@@ -448,8 +650,16 @@ def sequences(draw: st.DrawFn, ctx: Ctx, depth: int) -> Any:
     return _maybe_flow(draw, [draw(items(ctx, depth)) for _ in range(n)])
 
 
-BRANCH_LINES = ("identity", "conv 8 1x1", "conv in_c 3x3 pad=1", "maxpool 3x3 stride=1 pad=1", "relu",
-                "conv 8 3x3 pad=1, bn, relu", "gap", "avgpool 3x3 stride=1 pad=1, conv 4 1x1")  # fmt: skip
+BRANCH_LINES = (
+    "identity",
+    "conv 8 1x1",
+    "conv in_c 3x3 pad=1",
+    "maxpool 3x3 stride=1 pad=1",
+    "relu",
+    "conv 8 3x3 pad=1, bn, relu",
+    "gap",
+    "avgpool 3x3 stride=1 pad=1, conv 4 1x1",
+)
 
 
 @st.composite
@@ -474,13 +684,25 @@ def structurals(draw: st.DrawFn, ctx: Ctx, depth: int) -> Map:
         if ctx.extreme and rare(draw, 3):
             m.append(("repeat", pick(draw, EXTREME["repeat"])))
         else:
-            m.append(("repeat", pick(draw, ("2", "0", "1", "3", "g", "depths[0]")) if not rare(draw, 4)
-                      else draw(values("count", ctx))))  # fmt: skip
+            m.append(
+                (
+                    "repeat",
+                    pick(draw, ("2", "0", "1", "3", "g", "depths[0]"))
+                    if not rare(draw, 4)
+                    else draw(values("count", ctx)),
+                )
+            )
         if not fault(draw, ctx, 15):
             m.append(("do", draw(sequences(ctx, depth))))
     elif kind == "if":
-        m.append(("if", pick(draw, ("in_c == 8", "i == 0", "true", "false", "g > 1", "in_c != 16 or in_h > 4"))
-                  if not fault(draw, ctx, 4) else draw(expressions())))  # fmt: skip
+        m.append(
+            (
+                "if",
+                pick(draw, ("in_c == 8", "i == 0", "true", "false", "g > 1", "in_c != 16 or in_h > 4"))
+                if not fault(draw, ctx, 4)
+                else draw(expressions()),
+            )
+        )
         if not fault(draw, ctx, 15):
             m.append(("then", draw(sequences(ctx, depth))))
         if draw(st.booleans()):
@@ -494,8 +716,14 @@ def structurals(draw: st.DrawFn, ctx: Ctx, depth: int) -> Map:
             ("fractal", pick(draw, ("2", "1", "3", "4")) if not fault(draw, ctx, 5) else draw(values("count", ctx)))
         )
         if not fault(draw, ctx, 15):
-            m.append(("do", pick(draw, ("conv 8 3x3 pad=1, bn, relu", "relu", "conv in_c 1x1"))
-                      if draw(st.booleans()) else draw(sequences(ctx, depth))))  # fmt: skip
+            m.append(
+                (
+                    "do",
+                    pick(draw, ("conv 8 3x3 pad=1, bn, relu", "relu", "conv in_c 1x1"))
+                    if draw(st.booleans())
+                    else draw(sequences(ctx, depth)),
+                )
+            )
         if draw(st.booleans()):
             m.append(("join", pick(draw, ("mean", "add", "concat", "mul", "max", ""))))
     if fault(draw, ctx, 8) and kind != "side":
@@ -505,9 +733,30 @@ def structurals(draw: st.DrawFn, ctx: Ctx, depth: int) -> Map:
     return m
 
 
-EXPECT_VALUES = ("1000", "~724M", "4.09G ±1%", "1_000", "12.5", "~12.5K", "0", "abc", "±1", "1,000", "~1.2.3",
-                 "138.4M ±0.1M", "5 +- 1", "7 +/- 100%", "99999999999999999999999999", "1e3", "-1", "~0.0001",
-                 "~1" + "0" * 30 + "M", "9" * 5000, "1." + "0" * 5000, "~1 ±" + "9" * 5000)  # fmt: skip
+EXPECT_VALUES = (
+    "1000",
+    "~724M",
+    "4.09G ±1%",
+    "1_000",
+    "12.5",
+    "~12.5K",
+    "0",
+    "abc",
+    "±1",
+    "1,000",
+    "~1.2.3",
+    "138.4M ±0.1M",
+    "5 +- 1",
+    "7 +/- 100%",
+    "99999999999999999999999999",
+    "1e3",
+    "-1",
+    "~0.0001",
+    "~1" + "0" * 30 + "M",
+    "9" * 5000,
+    "1." + "0" * 5000,
+    "~1 ±" + "9" * 5000,
+)
 
 
 @st.composite
@@ -515,8 +764,13 @@ def expect_blocks(draw: st.DrawFn, ctx: Ctx, variants: list[str]) -> Map:
     m = Map()
     if draw(st.booleans()):
         m.append(("output", draw(shapes())))
-    for key in draw(st.lists(st.sampled_from(("params", "macs", "flops", "activations", "buffers", "weights",
-                                              "biases", "bogus")), max_size=3, unique=True)):  # fmt: skip
+    for key in draw(
+        st.lists(
+            st.sampled_from(("params", "macs", "flops", "activations", "buffers", "weights", "biases", "bogus")),
+            max_size=3,
+            unique=True,
+        )
+    ):
         v: Any = pick(draw, EXPECT_VALUES) if draw(st.booleans()) else str(draw(st.integers(0, 10**9)))
         if rare(draw, 4):
             v = Map([("value", v), ("source", "a paper")] + ([("tolerance", "1%")] if draw(st.booleans()) else []))
@@ -526,8 +780,9 @@ def expect_blocks(draw: st.DrawFn, ctx: Ctx, variants: list[str]) -> Map:
         layers = Map()
         for p in draw(st.lists(st.sampled_from(paths), max_size=3, unique=True)):
             entry = Map()
-            for k in draw(st.lists(st.sampled_from(("shape", "params", "macs", "activations", "flops")), max_size=2,
-                                   unique=True)):  # fmt: skip
+            for k in draw(
+                st.lists(st.sampled_from(("shape", "params", "macs", "activations", "flops")), max_size=2, unique=True)
+            ):
                 entry.append((k, draw(shapes()) if k == "shape" else pick(draw, EXPECT_VALUES)))
             layers.append((p, Flow(entry)))
         m.append(("layers", layers))
@@ -539,8 +794,15 @@ def expect_blocks(draw: st.DrawFn, ctx: Ctx, variants: list[str]) -> Map:
     return m
 
 
-PARAM_VALUES = {"g": ("1", "2", "4"), "c": ("8", "16"), "k": ("3", "1"), "alpha": ("1", "0.5", "0.75"),
-                "depths": ("[1, 2]", "[2, 1, 3]"), "n": ("2", "0"), "q": ("1",)}  # fmt: skip
+PARAM_VALUES = {
+    "g": ("1", "2", "4"),
+    "c": ("8", "16"),
+    "k": ("3", "1"),
+    "alpha": ("1", "0.5", "0.75"),
+    "depths": ("[1, 2]", "[2, 1, 3]"),
+    "n": ("2", "0"),
+    "q": ("1",),
+}
 
 
 @st.composite
@@ -563,8 +825,18 @@ def spec_trees(draw: st.DrawFn) -> Map:
         if fault(draw, ctx, 10):
             shape = draw(shapes())
         elif ctx.extreme or fault(draw, ctx, 15):
-            shape = pick(draw, ("1100000001x1x1", "2147483647x1x1", "2147483648x1x1", "1x2147483647x3",
-                                "99999999999x1x1", "65536x65536x1024", "1x1x1"))  # fmt: skip
+            shape = pick(
+                draw,
+                (
+                    "1100000001x1x1",
+                    "2147483647x1x1",
+                    "2147483648x1x1",
+                    "1x2147483647x3",
+                    "99999999999x1x1",
+                    "65536x65536x1024",
+                    "1x1x1",
+                ),
+            )
         else:
             shape = f"{pick(draw, (32, 16, 8, 1, 3, 40))}x{pick(draw, (32, 16, 8, 1, 7))}x{pick(draw, (8, 3, 1, 16))}"
         spec.append(("input", shape))
@@ -587,8 +859,7 @@ def spec_trees(draw: st.DrawFn) -> Map:
     variant_names: list[str] = []
     if rare(draw, 3):
         variants = Map()
-        for vname in draw(st.lists(st.sampled_from(("v1", "v2", "big", "small", "in put")), max_size=3,
-                                   unique=True)):  # fmt: skip
+        for vname in draw(st.lists(st.sampled_from(("v1", "v2", "big", "small", "in put")), max_size=3, unique=True)):
             overrides = Map()
             for p in draw(st.lists(st.sampled_from(ctx.params + ["unknown", "input"]), max_size=2, unique=True)):
                 overrides.append((p, draw(shapes()) if p == "input" else draw(values("count", ctx))))
@@ -597,8 +868,13 @@ def spec_trees(draw: st.DrawFn) -> Map:
         spec.append(("variants", variants))
     if rare(draw, 4):
         defaults = Map()
-        for op in draw(st.lists(st.sampled_from(("conv", "maxpool", "bn", "fc", "dwconv", "nope", "avgpool", "linear")),
-                                max_size=2, unique=True)):  # fmt: skip
+        for op in draw(
+            st.lists(
+                st.sampled_from(("conv", "maxpool", "bn", "fc", "dwconv", "nope", "avgpool", "linear")),
+                max_size=2,
+                unique=True,
+            )
+        ):
             lt = L.lookup(op)
             kws = list(lt.args) if lt else []
             entry = Map()
@@ -612,8 +888,9 @@ def spec_trees(draw: st.DrawFn) -> Map:
         spec.append(("rounding", pick(draw, ("exact", "ceil", "floor", "up"))))
     if rare(draw, 3):
         blocks = Map()
-        for bname in draw(st.lists(st.sampled_from(("unit", "stage", "cbr", "se", "b")), min_size=1,
-                                   max_size=3, unique=True)):  # fmt: skip
+        for bname in draw(
+            st.lists(st.sampled_from(("unit", "stage", "cbr", "se", "b")), min_size=1, max_size=3, unique=True)
+        ):
             pnames = draw(st.lists(st.sampled_from(("c", "k", "s", "n", "mid")), max_size=3, unique=True))
             header_params = []
             seen_default = False
@@ -666,13 +943,78 @@ def generated_specs() -> st.SearchStrategy[str]:
 
 # =========================================================================== mutations of bundled specs
 
-UNICODE = ("\u00a0", "\u200b", "\ufeff", "\u2028", "\u2029", "\u0085", "\u202e", "é", "×", "±", "３", "٣", "😀",
-           "\u0301", "\r", "\r\n", "\x0b", "\x0c", "\x1b", "\x00", "\x7f", "\ud800", "\U0010ffff", "ﬁ",
-           "İ")  # fmt: skip
-NUMBERS = ("0", "-1", "-0", "1", "2", "00", "0.5", "1.5", "1/2", "1/3", "2/3", "1e9", "1e-9", "2147483647",
-           "2147483648", "4294967296", "99999999999999999999", "9" * 400, "9" * 5000, "10**9", "2**31", "2**64",
-           "(1+1)", "in_c", "in_c//2", "i", "(i+1)", "g", "x", "(1/0)", "-(1)", "1_", "_1", "1__0", "0x1", "1.0",
-           ".5", "5.", "1,000", "(3)", "3x3", "3 x 3", "~1")  # fmt: skip
+UNICODE = (
+    "\u00a0",
+    "\u200b",
+    "\ufeff",
+    "\u2028",
+    "\u2029",
+    "\u0085",
+    "\u202e",
+    "é",
+    "×",
+    "±",
+    "３",
+    "٣",
+    "😀",
+    "\u0301",
+    "\r",
+    "\r\n",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\x00",
+    "\x7f",
+    "\ud800",
+    "\U0010ffff",
+    "ﬁ",
+    "İ",
+)
+NUMBERS = (
+    "0",
+    "-1",
+    "-0",
+    "1",
+    "2",
+    "00",
+    "0.5",
+    "1.5",
+    "1/2",
+    "1/3",
+    "2/3",
+    "1e9",
+    "1e-9",
+    "2147483647",
+    "2147483648",
+    "4294967296",
+    "99999999999999999999",
+    "9" * 400,
+    "9" * 5000,
+    "10**9",
+    "2**31",
+    "2**64",
+    "(1+1)",
+    "in_c",
+    "in_c//2",
+    "i",
+    "(i+1)",
+    "g",
+    "x",
+    "(1/0)",
+    "-(1)",
+    "1_",
+    "_1",
+    "1__0",
+    "0x1",
+    "1.0",
+    ".5",
+    "5.",
+    "1,000",
+    "(3)",
+    "3x3",
+    "3 x 3",
+    "~1",
+)
 KEYS = (
     "cnncalc",
     "name",
@@ -852,8 +1194,24 @@ def _m_shape(draw: st.DrawFn, t: str) -> str:
         return t
     m = ms[draw(_pos(len(ms)))]
     a, *rest = m.group().split("x")
-    new = draw(st.sampled_from((f"{a}x", f"x{a}", f"{a}x{a}x{a}x{a}", f"{a}×{a}", f"{a} x {a}", f"({a})x({a})",
-                                f"0x{a}", f"{a}x0", f"-{a}x{a}", f"{a}", "x", f"{a}x{a}x0")))  # fmt: skip
+    new = draw(
+        st.sampled_from(
+            (
+                f"{a}x",
+                f"x{a}",
+                f"{a}x{a}x{a}x{a}",
+                f"{a}×{a}",
+                f"{a} x {a}",
+                f"({a})x({a})",
+                f"0x{a}",
+                f"{a}x0",
+                f"-{a}x{a}",
+                f"{a}",
+                "x",
+                f"{a}x{a}x0",
+            )
+        )
+    )
     return t[: m.start()] + new + t[m.end() :]
 
 
@@ -898,10 +1256,28 @@ def _m_yaml(draw: st.DrawFn, t: str) -> str:
 
 
 _KWARG = re.compile(r"\b([a-z_]+)=([^\s,=][^\s,]*)")
-_KIND_OF_KEY = {"stride": "dim", "s": "dim", "dilation": "dim", "kernel": "dim", "k": "dim", "pad": "pad", "p": "pad",
-                "padding": "pad", "groups": "count", "g": "count", "out": "count", "mult": "count", "repeat": "count",
-                "bias": "bool", "ceil": "bool", "eps": "number", "alpha": "number", "beta": "number", "index": "index",
-                "size": "count"}  # fmt: skip
+_KIND_OF_KEY = {
+    "stride": "dim",
+    "s": "dim",
+    "dilation": "dim",
+    "kernel": "dim",
+    "k": "dim",
+    "pad": "pad",
+    "p": "pad",
+    "padding": "pad",
+    "groups": "count",
+    "g": "count",
+    "out": "count",
+    "mult": "count",
+    "repeat": "count",
+    "bias": "bool",
+    "ceil": "bool",
+    "eps": "number",
+    "alpha": "number",
+    "beta": "number",
+    "index": "index",
+    "size": "count",
+}
 
 
 def _m_kwarg(draw: st.DrawFn, t: str) -> str:
@@ -911,19 +1287,38 @@ def _m_kwarg(draw: st.DrawFn, t: str) -> str:
         return _m_number(draw, t)
     m = ms[draw(_pos(len(ms)))]
     kind = _KIND_OF_KEY.get(m.group(1), "count")
-    new = draw(st.one_of(st.sampled_from(JUNK_BY_KIND.get(kind, ("x",))), st.sampled_from(JUNK_VALUES),
-                         st.sampled_from(GOOD_BY_KIND.get(pick(draw, sorted(GOOD_BY_KIND)), ("1",)))))  # fmt: skip
+    new = draw(
+        st.one_of(
+            st.sampled_from(JUNK_BY_KIND.get(kind, ("x",))),
+            st.sampled_from(JUNK_VALUES),
+            st.sampled_from(GOOD_BY_KIND.get(pick(draw, sorted(GOOD_BY_KIND)), ("1",))),
+        )
+    )
     if " " in new and not new.startswith("("):
         new = f"({new})"
     return t[: m.start(2)] + new + t[m.end(2) :]
 
 
 MUTATIONS: dict[str, Callable[[st.DrawFn, str], str]] = {
-    "delete_line": _m_delete_line, "duplicate_line": _m_duplicate_line, "swap_lines": _m_swap_lines,
-    "number": _m_number, "indent": _m_indent, "tab": _m_tab, "unicode": _m_unicode, "truncate": _m_truncate,
-    "op": _m_op, "chars": _m_chars, "delete_chars": _m_delete_chars, "key": _m_key, "word": _m_word,
-    "splice": _m_splice, "shape": _m_shape, "comment": _m_comment, "yaml": _m_yaml, "kwarg": _m_kwarg,
-}  # fmt: skip
+    "delete_line": _m_delete_line,
+    "duplicate_line": _m_duplicate_line,
+    "swap_lines": _m_swap_lines,
+    "number": _m_number,
+    "indent": _m_indent,
+    "tab": _m_tab,
+    "unicode": _m_unicode,
+    "truncate": _m_truncate,
+    "op": _m_op,
+    "chars": _m_chars,
+    "delete_chars": _m_delete_chars,
+    "key": _m_key,
+    "word": _m_word,
+    "splice": _m_splice,
+    "shape": _m_shape,
+    "comment": _m_comment,
+    "yaml": _m_yaml,
+    "kwarg": _m_kwarg,
+}
 
 
 @st.composite
@@ -1027,15 +1422,21 @@ def _check_result(res: Result, args: list[str], path: str, text_lines: list[str]
             raise Violation("bad-summary", cmd, f"exit 0 but the summary is {res.stderr.strip()!r}")
         return "ok"
     if code != 1:
-        raise Violation("bad-exit", cmd, f"exit {code}\nstdout: {res.stdout[:500]!r}\nstderr: {res.stderr[:500]!r}",
-                        f"exit {code}")  # fmt: skip
+        raise Violation(
+            "bad-exit", cmd, f"exit {code}\nstdout: {res.stdout[:500]!r}\nstderr: {res.stderr[:500]!r}", f"exit {code}"
+        )
     out = res.stdout if args[0] == "check" else res.stderr
     first = out.split("\n", 1)[0]
     m = re.match(rf"^{re.escape(path)}:(\d+):(\d+): (error|warning): ", first)
     if not m:
         words = re.sub(r"[`'\"].*?[`'\"]|#x[0-9a-fA-F]+|\d+", "…", first.replace(path, "FILE"))[:70]
-        raise Violation("unlocated-error", cmd, f"first line of {'stdout' if args[0] == 'check' else 'stderr'} is "
-                        f"not FILE:LINE:COL: error: ...\n{out[:800]}", f"unlocated: {words}")  # fmt: skip
+        raise Violation(
+            "unlocated-error",
+            cmd,
+            f"first line of {'stdout' if args[0] == 'check' else 'stderr'} is "
+            f"not FILE:LINE:COL: error: ...\n{out[:800]}",
+            f"unlocated: {words}",
+        )
     line, col = int(m.group(1)), int(m.group(2))
     width = len(text_lines[line - 1]) if 1 <= line <= len(text_lines) else 0
     if line < 1 or col < 1 or line > len(text_lines) + 1 or col > width + 1:
@@ -1070,8 +1471,12 @@ def outcome(text: str | bytes, timeout: float | None = None, all_formats: bool =
     if c == "ok" and s == "error":
         raise Violation("inconsistent", "cnncalc show " + p, "`check` passes the spec but `show` fails it")
     if all_formats and s == "ok":
-        for extra in (["show", p], ["show", p, "--format", "csv"], ["show", p, "--format", "markdown", "--depth", "1"],
-                      ["show", p, "--depth", "1", "--width", "40"]):  # fmt: skip
+        for extra in (
+            ["show", p],
+            ["show", p, "--format", "csv"],
+            ["show", p, "--format", "markdown", "--depth", "1"],
+            ["show", p, "--depth", "1", "--width", "40"],
+        ):
             res = _invoke(extra, timeout)
             if res.exit_code != 0:
                 _check_result(res, extra, p, n_lines, timeout)  # raises for exit 3 / escaped exceptions

@@ -66,13 +66,23 @@ def test_alexnet_two_tower_matches_the_lecture() -> None:
 def test_vgg16_no_bias_reproduces_the_lectures_table() -> None:
     """The lecture's "VGG13 - Parameter count per layer (No bias)" table lists VGG-16's 13 convs and 3 FCs."""
     table = [
-        3 * 3 * 3 * 64, 3 * 3 * 64 * 64,
-        3 * 3 * 64 * 128, 3 * 3 * 128 * 128,
-        3 * 3 * 128 * 256, 3 * 3 * 256 * 256, 3 * 3 * 256 * 256,
-        3 * 3 * 256 * 512, 3 * 3 * 512 * 512, 3 * 3 * 512 * 512,
-        3 * 3 * 512 * 512, 3 * 3 * 512 * 512, 3 * 3 * 512 * 512,
-        7 * 7 * 512 * 4096, 4096 * 4096, 4096 * 1000,
-    ]  # fmt: skip
+        3 * 3 * 3 * 64,
+        3 * 3 * 64 * 64,
+        3 * 3 * 64 * 128,
+        3 * 3 * 128 * 128,
+        3 * 3 * 128 * 256,
+        3 * 3 * 256 * 256,
+        3 * 3 * 256 * 256,
+        3 * 3 * 256 * 512,
+        3 * 3 * 512 * 512,
+        3 * 3 * 512 * 512,
+        3 * 3 * 512 * 512,
+        3 * 3 * 512 * 512,
+        3 * 3 * 512 * 512,
+        7 * 7 * 512 * 4096,
+        4096 * 4096,
+        4096 * 1000,
+    ]
     assert table[0] == 1_728 and table[1] == 36_864 and table[13] == 102_760_448 and table[15] == 4_096_000
     rep = analyze_spec("vgg16", no_bias=True)
     assert [r.params for r in rep.layers if r.params] == table
@@ -124,8 +134,10 @@ def test_totals_are_sums_of_layers() -> None:
 
 
 def test_failed_total_names_the_biggest_layers() -> None:
-    text = ("input: 227x227x3\nlayers:\n  - conv1: conv 96 11x11 stride=4\n  - fc 10\n"  # 105,415,200 + 55*55*96*10
-            "expect:\n  macs: {value: ~100M, source: 'a slide'}\n  params: 34_944\n")  # fmt: skip
+    text = (
+        "input: 227x227x3\nlayers:\n  - conv1: conv 96 11x11 stride=4\n  - fc 10\n"  # 105,415,200 + 55*55*96*10
+        "expect:\n  macs: {value: ~100M, source: 'a slide'}\n  params: 34_944\n"
+    )
     spec = parse_spec(text, "t.yaml")
     rep = run(text)
     failures = check_expectations(rep, spec.expect)
@@ -138,7 +150,9 @@ def test_failed_total_names_the_biggest_layers() -> None:
 
 
 def test_layer_and_group_expectations() -> None:
-    text = ("input: 8x8x1\nlayers:\n  - a: conv 2 3x3, relu\n"
-            "expect:\n  layers:\n    a: {shape: 6x6x2, params: 20}\n    a.conv: {macs: 648}\n    b: {params: 1}\n")
+    text = (
+        "input: 8x8x1\nlayers:\n  - a: conv 2 3x3, relu\n"
+        "expect:\n  layers:\n    a: {shape: 6x6x2, params: 20}\n    a.conv: {macs: 648}\n    b: {params: 1}\n"
+    )
     failures = check_expectations(run(text), parse_spec(text, "t.yaml").expect)
     assert [f.code for f in failures] == ["E503"] and "no layer `b`" in failures[0].message

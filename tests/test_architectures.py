@@ -63,10 +63,16 @@ def test_fractalnet_matches_an_independent_implementation() -> None:
     assert analyze_spec("fractalnet-40").total.params == 76_106_634
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("shufflenet-v1-g1", 1_531_936), ("shufflenet-v1-g2", 1_733_848), ("shufflenet-v1", 1_865_728),
-    ("shufflenet-v1-g4", 1_968_344), ("shufflenet-v1-g8", 2_434_768),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("shufflenet-v1-g1", 1_531_936),
+        ("shufflenet-v1-g2", 1_733_848),
+        ("shufflenet-v1", 1_865_728),
+        ("shufflenet-v1-g4", 1_968_344),
+        ("shufflenet-v1-g8", 2_434_768),
+    ],
+)
 def test_shufflenet_v1_matches_an_independent_implementation(name: str, params: int) -> None:
     """imgclsmob/pytorchcv's shufflenet_g{1,2,3,4,8}_w1 tests assert these counts."""
     from cnncalc.api import analyze_spec
@@ -74,11 +80,21 @@ def test_shufflenet_v1_matches_an_independent_implementation(name: str, params: 
     assert analyze_spec(name).total.params == params
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("zfnet", 62_357_608), ("zfnet-512-1024-512", 107_627_624), ("nin", 966_986), ("wrn-28-10", 36_479_194),
-    ("mobilenet-v1", 4_231_976), ("mobilenet-v1-0.75", 2_585_560), ("mobilenet-v1-0.5", 1_331_592),
-    ("mobilenet-v1-0.25", 470_072), ("inception-v4", 42_679_816), ("inception-resnet-v2", 55_843_464),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("zfnet", 62_357_608),
+        ("zfnet-512-1024-512", 107_627_624),
+        ("nin", 966_986),
+        ("wrn-28-10", 36_479_194),
+        ("mobilenet-v1", 4_231_976),
+        ("mobilenet-v1-0.75", 2_585_560),
+        ("mobilenet-v1-0.5", 1_331_592),
+        ("mobilenet-v1-0.25", 470_072),
+        ("inception-v4", 42_679_816),
+        ("inception-resnet-v2", 55_843_464),
+    ],
+)
 def test_paper_specs_match_an_independent_implementation(name: str, params: int) -> None:
     """The counts asserted by the tests of the imgclsmob/pytorchcv model zoo (zfnet, zfnetb, nin_cifar10,
     wrn28_10_cifar10, mobilenet_w1/_w3d4/_wd2/_wd4, InceptionV4, inceptionresnetv2): an implementation written

@@ -152,6 +152,7 @@ def test_python_m_entry_point() -> None:
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "cnncalc", "show", "lenet5", "-f", "json"], capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "cnncalc", "show", "lenet5", "-f", "json"], capture_output=True, text=True, check=True
+    )
     assert json.loads(res.stdout)["total"]["params"] == 60_000

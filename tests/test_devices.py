@@ -136,8 +136,15 @@ def test_a_real_network_on_a_bundled_device() -> None:
 
 def test_every_bundled_device_has_a_source_and_positive_figures() -> None:
     devices = load_devices()
-    assert {"nvidia-a100-sxm4-40gb", "nvidia-t4", "nvidia-rtx-3090", "apple-m1", "raspberry-pi-4",
-            "intel-xeon-8380", "jetson-nano"} <= set(devices)  # fmt: skip
+    assert {
+        "nvidia-a100-sxm4-40gb",
+        "nvidia-t4",
+        "nvidia-rtx-3090",
+        "apple-m1",
+        "raspberry-pi-4",
+        "intel-xeon-8380",
+        "jetson-nano",
+    } <= set(devices)
     for key, dev in devices.items():
         assert dev.key == key and dev.name
         assert len(dev.source) > 40, key

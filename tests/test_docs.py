@@ -21,7 +21,10 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_second() -> No
     assert block is not None and text.index(block.group(0)) < 200, "the README opens with the commands"
     install, test = block.group(1).splitlines()
     assert "pip install ." in install and "cnncalc show" in install
-    assert "pip install '.[test]'" in test and "pytest" in test
+    assert "pip install '.[dev]'" in test and "tools/check" in test
+    check = (ROOT / "tools" / "check").read_text(encoding="utf-8")
+    for step in ("ruff check", "ruff format --check", "mypy --strict", "pytest"):
+        assert step in check, step
     assert test in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 

@@ -31,7 +31,9 @@ def test_vgg_three_3x3_convs_see_7x7() -> None:
 
 
 def test_receptive_field_through_branches_and_asymmetric_kernels() -> None:
-    rep = run("input: 17x17x8\nlayers:\n  - concat:\n    - conv 8 1x7 pad=0x3\n    - conv 8 3x3 pad=1, conv 8 3x3 pad=1\n")
+    rep = run(
+        "input: 17x17x8\nlayers:\n  - concat:\n    - conv 8 1x7 pad=0x3\n    - conv 8 3x3 pad=1, conv 8 3x3 pad=1\n"
+    )
     join = rep.layers[-1]
     assert rep.layers[0].rf == (1, 7)
     assert join.rf == (5, 7)  # the largest over paths, per axis
@@ -45,8 +47,10 @@ def test_misaligned_join_warns() -> None:
 
 
 def test_squeeze_excitation_gate_keeps_the_grid() -> None:
-    rep = run("input: 8x8x16\nlayers:\n  - conv 16 3x3 pad=1\n  - mul:\n    - identity\n    - gap, conv 4 1x1, relu,"
-              " conv 16 1x1, sigmoid\n  - conv 16 3x3 pad=1\n")
+    rep = run(
+        "input: 8x8x16\nlayers:\n  - conv 16 3x3 pad=1\n  - mul:\n    - identity\n    - gap, conv 4 1x1, relu,"
+        " conv 16 1x1, sigmoid\n  - conv 16 3x3 pad=1\n"
+    )
     last = rep.layers[-1]
     assert last.jump == (1, 1)  # the 1x1 gate does not turn the grid into an 8-pixel one
     assert last.rf == (3 + 7 + 2, 3 + 7 + 2)  # the gate saw everything: 3 + (8 - 1), then one more 3x3
@@ -60,8 +64,10 @@ def test_batch_multiplies_macs_and_activations_never_params() -> None:
 
 
 def test_element_wise_ops_by_hand() -> None:
-    rep = run("input: 8x8x4\nlayers:\n  - maxpool 2x2\n  - bn\n  - relu\n  - add: [identity, identity]\n"
-              "  - conv 2 1x1\n  - gap\n")
+    rep = run(
+        "input: 8x8x4\nlayers:\n  - maxpool 2x2\n  - bn\n  - relu\n  - add: [identity, identity]\n"
+        "  - conv 2 1x1\n  - gap\n"
+    )
     ops = [r.ops for r in rep.layers]
     assert ops[0] == 4 * 4 * 4 * (2 * 2 - 1)  # comparisons per output
     assert ops[1] == 2 * 4 * 4 * 4  # BN: scale and shift

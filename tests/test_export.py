@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,8 @@ from cnncalc.analysis import Report
 from cnncalc.api import analyze_spec
 from cnncalc.export import FORMATS, dot_escape, mermaid_escape, render_graph
 from cnncalc.render import short
+from tests.conftest import check_golden
 from tests.helpers import run
-
-GOLDEN = Path(__file__).resolve().parent / "golden"
 
 CHAIN = "input: 8x8x3\nlayers:\n  - conv 4 3x3 pad=1\n  - relu\n  - maxpool 2x2 stride=2\n  - fc 10\n"
 BRANCHY = """\
@@ -216,8 +214,11 @@ def test_one_node_per_layer_and_one_edge_per_source(text: str, fmt: str) -> None
     assert len(p.edges) == sum(len(r.sources) for r in rep.layers) + 1  # + the output marker
     ids = [f"n{i}" for i in range(len(rep.layers))]
     assert set(p.nodes) == {"input", *ids, "output"}
-    expected = [("input" if s < 0 else f"n{s}", f"n{i}", str(rep.input if s < 0 else rep.layers[s].output))
-                for i, r in enumerate(rep.layers) for s in r.sources]  # fmt: skip
+    expected = [
+        ("input" if s < 0 else f"n{s}", f"n{i}", str(rep.input if s < 0 else rep.layers[s].output))
+        for i, r in enumerate(rep.layers)
+        for s in r.sources
+    ]
     assert p.edges[:-1] == expected
     assert p.edges[-1] == (f"n{len(rep.layers) - 1}", "output", str(rep.output))
     assert p.nodes["input"] == ["input", str(rep.input)] and p.nodes["output"] == ["output", str(rep.output)]
@@ -269,8 +270,11 @@ def test_depth_folds_groups(fmt: str) -> None:
     mod = [r for r in rep.layers if r.path.split(".")[0] == "mod"]
     first = rep.layers.index(mod[0])
     params, macs = sum(r.params for r in mod), sum(r.macs for r in mod)
-    assert p.nodes[f"n{first}"] == [f"mod ({len(mod)} layers)", f"{short(params)} params, {short(macs)} MACs",
-                                   f"out {mod[-1].output}"]  # fmt: skip
+    assert p.nodes[f"n{first}"] == [
+        f"mod ({len(mod)} layers)",
+        f"{short(params)} params, {short(macs)} MACs",
+        f"out {mod[-1].output}",
+    ]
     # edges between groups, each pair once: three branches read stem's output but one edge enters `mod`
     pairs = [(s, d) for s, d, _ in p.edges]
     assert len(pairs) == len(set(pairs))
@@ -314,8 +318,20 @@ def test_bad_arguments() -> None:
 
 # --------------------------------------------------------------------------- escaping
 
-NASTY = ["[bold]", 'say "hi" \\N', "<b>x</b> & y;z:w", "end", "#quot;#59;%%{init}", "a|b`c`", "tab\there",
-         "line\nbreak", "subgraph", "ünï ✓", "style x:#f00;", "#35"]  # fmt: skip
+NASTY = [
+    "[bold]",
+    'say "hi" \\N',
+    "<b>x</b> & y;z:w",
+    "end",
+    "#quot;#59;%%{init}",
+    "a|b`c`",
+    "tab\there",
+    "line\nbreak",
+    "subgraph",
+    "ünï ✓",
+    "style x:#f00;",
+    "#35",
+]
 
 
 def nasty_report() -> Report:
@@ -387,8 +403,14 @@ DOT = shutil.which("dot")
 def test_graphviz_accepts_it(name: str | None) -> None:
     rep = nasty_report() if name is None else analyze_spec(name)
     for depth in (None, 2):
-        res = subprocess.run([str(DOT), "-Tsvg"], input=render_graph(rep, "dot", depth), capture_output=True,
-                             text=True, timeout=60, check=False)  # fmt: skip
+        res = subprocess.run(
+            [str(DOT), "-Tsvg"],
+            input=render_graph(rep, "dot", depth),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert res.returncode == 0 and "Error" not in res.stderr, res.stderr
         assert res.stdout.rstrip().endswith("</svg>")
         if name is None and depth is None:
@@ -401,7 +423,4 @@ def test_graphviz_accepts_it(name: str | None) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_golden(fmt: str, update_golden: bool) -> None:
     out = render_graph(analyze_spec("inception-bottleneck"), fmt)
-    path = GOLDEN / f"graph-inception-bottleneck.{'mmd' if fmt == 'mermaid' else 'dot'}"
-    if update_golden or not path.exists():
-        path.write_text(out, encoding="utf-8")
-    assert out == path.read_text(encoding="utf-8"), f"run pytest --update-golden if the {fmt} graph changed on purpose"
+    check_golden(f"graph-inception-bottleneck.{'mmd' if fmt == 'mermaid' else 'dot'}", out, update_golden)

@@ -40,16 +40,20 @@ def test_resnet_stage_paths_and_shapes() -> None:
 
 
 def test_concat_sums_channels_and_keeps_branch_paths() -> None:
-    rep = run("input: 28x28x256\nlayers:\n  - inc:\n      concat:\n        - conv 64 1x1\n"
-              "        - conv 96 1x1, conv 128 3x3 pad=1\n        - maxpool 3x3 stride=1 pad=1\n")
+    rep = run(
+        "input: 28x28x256\nlayers:\n  - inc:\n      concat:\n        - conv 64 1x1\n"
+        "        - conv 96 1x1, conv 128 3x3 pad=1\n        - maxpool 3x3 stride=1 pad=1\n"
+    )
     assert str(rep.output) == "28x28x448"  # 64 + 128 + 256
     assert [r.path for r in rep.layers] == ["inc.b1.conv", "inc.b2.conv#1", "inc.b2.conv#2", "inc.b3.maxpool", "inc"]
 
 
 def test_named_references_and_side_heads() -> None:
-    rep = run("input: 16x16x8\nlayers:\n  - a: conv 8 3x3 pad=1\n  - b: conv 8 3x3 pad=1\n"
-              "  - s:\n      side: gap, fc 10\n      from: a\n"
-              "  - c:\n      add: [identity]\n      from: a\n  - fc 5\n")
+    rep = run(
+        "input: 16x16x8\nlayers:\n  - a: conv 8 3x3 pad=1\n  - b: conv 8 3x3 pad=1\n"
+        "  - s:\n      side: gap, fc 10\n      from: a\n"
+        "  - c:\n      add: [identity]\n      from: a\n  - fc 5\n"
+    )
     side = [r for r in rep.layers if r.side]
     assert [r.op for r in side] == ["gap", "fc"] and side[-1].params == 8 * 10 + 10
     add = next(r for r in rep.layers if r.op == "add")
@@ -132,8 +136,10 @@ def test_flow_list_trap_warns_but_does_not_fail() -> None:
 
 
 def test_residual_mismatch_suggests_the_projection() -> None:
-    text = ("input: 56x56x64\nblocks:\n  'b(out, stride=1)':\n    - add:\n        - conv out 3x3 stride=stride pad=1\n"
-            "        - identity\nlayers:\n  - b 128 stride=2\n")  # fmt: skip
+    text = (
+        "input: 56x56x64\nblocks:\n  'b(out, stride=1)':\n    - add:\n        - conv out 3x3 stride=stride pad=1\n"
+        "        - identity\nlayers:\n  - b 128 stride=2\n"
+    )
     with pytest.raises(ShapeError) as info:
         run(text)
     want = "help: the shortcut must map 56x56x64 to 28x28x128; use a projection such as `conv 128 1x1 stride=2, bn`"

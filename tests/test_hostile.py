@@ -88,8 +88,10 @@ def run_check(cli: Cli, path: Path) -> Outcome:
             ready = select.select([read_fd], [], [], max(left, 0))[0] if left > 0 else []
             if not ready:
                 os.kill(pid, signal.SIGKILL)
-                pytest.fail(f"cnncalc check did not finish within the {HANG_GUARD:g} s hang guard (a hang, not a "
-                            "performance bound)")  # fmt: skip
+                pytest.fail(
+                    f"cnncalc check did not finish within the {HANG_GUARD:g} s hang guard (a hang, not a "
+                    "performance bound)"
+                )
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
                 break
@@ -170,7 +172,8 @@ def params_chain(step: Callable[[int], str], first: str, n: int) -> Callable[[Pa
 def shared_lists(tmp: Path) -> Path:
     """p12 is a list of lists ... 10**12 leaves deep in text, a few KB in memory (every level shares the last)."""
     head = "params:\n  p0: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-        f"  p{i}: [{', '.join([f'p{i - 1}'] * 10)}]\n" for i in range(1, 13))
+        f"  p{i}: [{', '.join([f'p{i - 1}'] * 10)}]\n" for i in range(1, 13)
+    )
     return _write(tmp, f"input: 8x8x3\n{head}layers:\n  - conv p12 1x1\n")
 
 
@@ -191,8 +194,9 @@ HANG = "hangs or exhausts memory: "
 CASES: dict[str, Hostile] = {
     "billion-laughs-alias-bomb": Hostile(billion_laughs, yaml_level=True),
     "flow-sequences-20000-deep": Hostile(_layers("  - " + "[" * 20000 + "relu" + "]" * 20000 + "\n"), yaml_level=True),
-    "flow-mappings-20000-deep": Hostile(_layers("  - " + "{a: " * 20000 + "relu" + "}" * 20000 + "\n"),
-                                        yaml_level=True),
+    "flow-mappings-20000-deep": Hostile(
+        _layers("  - " + "{a: " * 20000 + "relu" + "}" * 20000 + "\n"), yaml_level=True
+    ),
     "block-sequences-20000-deep": Hostile(_layers("  " + "- " * 20000 + "relu\n"), yaml_level=True),
     "block-mappings-1900-deep": Hostile(deep_block_mappings, yaml_level=True),
     "yaml-200001-nodes": Hostile(lambda tmp: _write(tmp, "input: 8x8x3\nlayers: [" + "relu, " * 200_001 + "relu]\n")),
@@ -201,34 +205,27 @@ CASES: dict[str, Hostile] = {
     "random-binary-without-nul": Hostile(random_bytes_without_nul),
     "repeat-10**9": Hostile(_layers("  - relu repeat=10**9\n")),
     "nested-repeats-10**10-layers": Hostile(
-        _layers("  - many repeat=100000\n", "blocks:\n  many():\n    - relu repeat=100000\n")),
+        _layers("  - many repeat=100000\n", "blocks:\n  many():\n    - relu repeat=100000\n")
+    ),
     "more-than-300000-layers": Hostile(_layers("  - relu repeat=100000\n" * 4)),
     "channels-10**30": Hostile(_layers("  - conv 10**30 3x3\n")),
-    "expression-5000-characters": Hostile(
-        _layers("  - conv " + "+".join(["1"] * 2500) + " 1x1\n")),
+    "expression-5000-characters": Hostile(_layers("  - conv " + "+".join(["1"] * 2500) + " 1x1\n")),
     "power-tower-2**2**2**2**2**2": Hostile(_layers("  - conv 2**2**2**2**2**2 1x1\n")),
-    "parentheses-499-deep": Hostile(
-        _layers("  - conv " + "(" * 499 + "8" + ")" * 499 + " 1x1\n")),
-    "parentheses-2500-deep": Hostile(
-        _layers("  - conv " + "(" * 2500 + "8" + ")" * 2500 + " 1x1\n")),
-    "unary-minus-998-deep": Hostile(
-        _layers("  - conv " + "-" * 998 + "8 1x1\n")),
+    "parentheses-499-deep": Hostile(_layers("  - conv " + "(" * 499 + "8" + ")" * 499 + " 1x1\n")),
+    "parentheses-2500-deep": Hostile(_layers("  - conv " + "(" * 2500 + "8" + ")" * 2500 + " 1x1\n")),
+    "unary-minus-998-deep": Hostile(_layers("  - conv " + "-" * 998 + "8 1x1\n")),
     # Found while measuring, and bounded since: arithmetic results, list lengths, round() digits, iterations.
-    "params-squared-10-times": Hostile(
-        params_chain(lambda i: f"p{i}*p{i}", "2**256", 10)),
-    "params-squared-30-times": Hostile(
-        params_chain(lambda i: f"p{i}*p{i}", "2**256", 30)),
-    "params-list-doubled-30-times": Hostile(
-        params_chain(lambda i: f"p{i}+p{i}", "[1, 1]", 30)),
-    "round-to-10**9-digits": Hostile(
-        _layers("  - conv round(1/3, 10**9) 1x1\n")),
+    "params-squared-10-times": Hostile(params_chain(lambda i: f"p{i}*p{i}", "2**256", 10)),
+    "params-squared-30-times": Hostile(params_chain(lambda i: f"p{i}*p{i}", "2**256", 30)),
+    "params-list-doubled-30-times": Hostile(params_chain(lambda i: f"p{i}+p{i}", "[1, 1]", 30)),
+    "round-to-10**9-digits": Hostile(_layers("  - conv round(1/3, 10**9) 1x1\n")),
     "nested-repeats-of-nothing": Hostile(
-        _layers("  - repeat: 100000\n    do:\n      - repeat: 100000\n        do: relu repeat=0\n")),
-    "block-repeats-of-nothing": Hostile(
-        empty_block_chain),
+        _layers("  - repeat: 100000\n    do:\n      - repeat: 100000\n        do: relu repeat=0\n")
+    ),
+    "block-repeats-of-nothing": Hostile(empty_block_chain),
     # Found by tests/test_fuzz.py: printing such a value walked every shared level (a hang).
     "shared-nested-lists-10**12-leaves": Hostile(shared_lists),
-}  # fmt: skip
+}
 
 
 def _params() -> list[object]:

@@ -73,22 +73,45 @@ def test_invalid_file(cli: Cli, path: Path, case: Case) -> None:
 
 #: Cases that cannot carry a YAML comment header: (id, file bytes, expected first line, xfail reason or None).
 GENERATED: list[tuple[str, bytes, str, str | None]] = [
-    ("e100-empty-file", b"",
-     "FILE:1:1: error: the file is empty; a spec needs at least `input:` and `layers:`", None),
-    ("e100-nul-bytes", b"input: 8x8x3\nlayers:\n  - relu\x00\n",
-     "FILE:3:9: error: the file contains NUL bytes; is it a binary file?", None),
-    ("e100-latin1-byte", b"input: 8x8x3\nname: caf\xe9\nlayers:\n  - relu\n",
-     "FILE:2:10: error: the file is not valid UTF-8 (byte 0xe9)", None),
-    ("e100-utf16", "input: 8x8x3\nlayers:\n  - relu\n".encode("utf-16"),
-     "FILE:1:1: error: the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8", None),
-    ("e105-utf8-bom-duplicate-key", b"\xef\xbb\xbfinput: 8x8x3\nlayers:\n  - relu\ninput: 9x9x3\n",
-     "FILE:4:1: error: duplicate key `input` (first at line 1, column 1)", None),
-    ("e100-control-character", b"input: 8x8x3\nname: a\x0cb\nlayers:\n  - relu\n",
-     "FILE:2:8: error: the file contains the control character U+000C, which YAML does not allow", None),
-    ("e100-line-separator", "input: 8x8x3\nname: a\u2028b\nlayers:\n  - conv 0 3x3\n".encode(),
-     "FILE:2:8: error: the file contains U+2028 (LINE SEPARATOR), which YAML reads as a line break but editors do "
-     "not; delete it", None),
-]  # fmt: skip
+    ("e100-empty-file", b"", "FILE:1:1: error: the file is empty; a spec needs at least `input:` and `layers:`", None),
+    (
+        "e100-nul-bytes",
+        b"input: 8x8x3\nlayers:\n  - relu\x00\n",
+        "FILE:3:9: error: the file contains NUL bytes; is it a binary file?",
+        None,
+    ),
+    (
+        "e100-latin1-byte",
+        b"input: 8x8x3\nname: caf\xe9\nlayers:\n  - relu\n",
+        "FILE:2:10: error: the file is not valid UTF-8 (byte 0xe9)",
+        None,
+    ),
+    (
+        "e100-utf16",
+        "input: 8x8x3\nlayers:\n  - relu\n".encode("utf-16"),
+        "FILE:1:1: error: the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8",
+        None,
+    ),
+    (
+        "e105-utf8-bom-duplicate-key",
+        b"\xef\xbb\xbfinput: 8x8x3\nlayers:\n  - relu\ninput: 9x9x3\n",
+        "FILE:4:1: error: duplicate key `input` (first at line 1, column 1)",
+        None,
+    ),
+    (
+        "e100-control-character",
+        b"input: 8x8x3\nname: a\x0cb\nlayers:\n  - relu\n",
+        "FILE:2:8: error: the file contains the control character U+000C, which YAML does not allow",
+        None,
+    ),
+    (
+        "e100-line-separator",
+        "input: 8x8x3\nname: a\u2028b\nlayers:\n  - conv 0 3x3\n".encode(),
+        "FILE:2:8: error: the file contains U+2028 (LINE SEPARATOR), which YAML reads as a line break but editors do "
+        "not; delete it",
+        None,
+    ),
+]
 
 
 def _generated(entry: tuple[str, bytes, str, str | None]) -> object:

@@ -47,8 +47,10 @@ def test_asymmetric_kernel_and_padding() -> None:
     r = one("conv 192 1x7 pad=0x3 bias=false", "17x17x128").layers[0]
     assert str(r.output) == "17x17x192"
     assert r.params == 1 * 7 * 128 * 192
-    r = run("input: 8x8x1\nlayers:\n  - {op: conv, out: 8, kernel: 3x3, stride: 2,"
-            " pad: {top: 0, bottom: 1, left: 0, right: 1}}\n")
+    r = run(
+        "input: 8x8x1\nlayers:\n  - {op: conv, out: 8, kernel: 3x3, stride: 2,"
+        " pad: {top: 0, bottom: 1, left: 0, right: 1}}\n"
+    )
     assert str(r.output) == "4x4x8"  # floor((8 + 0 + 1 - 3)/2) + 1 = 4
     assert r.layers[0].info["pads"] == (0, 1, 0, 1)
 
@@ -70,9 +72,27 @@ def test_pooling_defaults_stride_to_kernel_and_ceil() -> None:
     assert str(one("adaptive_avgpool 6x6", "6x6x256").output) == "6x6x256"
 
 
-@pytest.mark.parametrize("op", ["relu", "relu6", "sigmoid", "tanh", "swish", "hswish", "hsigmoid", "dropout 0.5",
-                                "lrn 5", "identity", "leaky 0.1", "elu", "gelu", "softmax", "scale 0.17",
-                                "shuffle 3"])  # fmt: skip
+@pytest.mark.parametrize(
+    "op",
+    [
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "swish",
+        "hswish",
+        "hsigmoid",
+        "dropout 0.5",
+        "lrn 5",
+        "identity",
+        "leaky 0.1",
+        "elu",
+        "gelu",
+        "softmax",
+        "scale 0.17",
+        "shuffle 3",
+    ],
+)
 def test_zero_cost_ops_keep_the_shape(op: str) -> None:
     r = one(op, "14x14x240").layers[0]
     assert str(r.output) == "14x14x240" and (r.params, r.macs, r.buffers) == (0, 0, 0)
@@ -105,8 +125,14 @@ def test_every_registry_entry_is_documented() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 16), st.integers(1, 16), st.sampled_from([1, 3, 5]),
-       st.integers(1, 2))  # fmt: skip
+@given(
+    st.integers(1, 64),
+    st.integers(1, 64),
+    st.integers(1, 16),
+    st.integers(1, 16),
+    st.sampled_from([1, 3, 5]),
+    st.integers(1, 2),
+)
 def test_conv_algebra(h: int, w: int, cin: int, cout: int, k: int, s: int) -> None:
     """Params don't depend on H, W; MACs = weights x H' x W'; 'same' with stride 1 keeps H x W."""
     r = one(f"conv {cout} {k}x{k} stride={s} pad=same", f"{h}x{w}x{cin}").layers[0]

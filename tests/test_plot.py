@@ -65,8 +65,9 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
         (1, ["a"], "c.png", {"y": "top1"}, "no spec states a top-1"),
     ],
 )
-def test_argument_errors(reports: int, labels: list[str], name: str, kwargs: dict[str, str], message: str,
-                         tmp_path: Path) -> None:  # fmt: skip
+def test_argument_errors(
+    reports: int, labels: list[str], name: str, kwargs: dict[str, str], message: str, tmp_path: Path
+) -> None:
     with pytest.raises(PlotError, match=message):
         plot([run(SMALL)] * reports, labels, tmp_path / name, **kwargs)  # type: ignore[arg-type]
 
@@ -94,8 +95,15 @@ def test_svg_names_labels_axes_and_accuracy_sources(tmp_path: Path) -> None:
     svg = out.read_text()
     words = texts(svg)
     assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
-    for text in ("small-net", "big-net", "Top-1 accuracy vs. MACs", "top-1 accuracy, %",
-                 "Paper A, table 2 (small-net)", "Paper B (big-net)", "marker area"):  # fmt: skip
+    for text in (
+        "small-net",
+        "big-net",
+        "Top-1 accuracy vs. MACs",
+        "top-1 accuracy, %",
+        "Paper A, table 2 (small-net)",
+        "Paper B (big-net)",
+        "marker area",
+    ):
         assert text in words, text
     again = tmp_path / "again.svg"
     plot(reps, ["small-net", "big-net"], again)

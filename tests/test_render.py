@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from cnncalc.api import analyze_spec
 from cnncalc.render import report_csv, report_dict, report_rows, short
-from tests.conftest import Cli
+from tests.conftest import Cli, check_golden
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 CASES = {
     "show-alexnet": ("show", "alexnet"),
     "show-vgg16-no-bias": ("show", "vgg16", "--no-bias"),
@@ -24,11 +22,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden(name: str, cli: Cli, update_golden: bool) -> None:
-    out = cli(*CASES[name]).stdout
-    path = GOLDEN / f"{name}.txt"
-    if update_golden or not path.exists():
-        path.write_text(out, encoding="utf-8")
-    assert out == path.read_text(encoding="utf-8"), f"run pytest --update-golden if {name} changed on purpose"
+    check_golden(f"{name}.txt", cli(*CASES[name]).stdout, update_golden)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet50", "googlenet"])

@@ -9,10 +9,11 @@ import jsonschema
 import pytest
 import yaml
 
+import cnncalc
 from cnncalc.library import library_files
 from tests.conftest import Cli
 
-SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "cnncalc" / "spec.schema.json").read_text())
+SCHEMA = json.loads((Path(cnncalc.__file__).resolve().parent / "spec.schema.json").read_text())
 
 
 def _validate(text: str) -> None:

@@ -6,8 +6,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("numpy", "jsonschema", "matplotlib", "torch", "pandas", "scipy", "cnncalc.plot", "cnncalc.devices",
-         "cnncalc.export")  # fmt: skip
+HEAVY = (
+    "numpy",
+    "jsonschema",
+    "matplotlib",
+    "torch",
+    "pandas",
+    "scipy",
+    "cnncalc.plot",
+    "cnncalc.devices",
+    "cnncalc.export",
+)
 
 
 def _modules_after(*argv: str) -> set[str]:
@@ -29,6 +38,10 @@ def test_plain_show_imports_nothing_heavy() -> None:
 
 
 def test_check_and_json_stay_light_too() -> None:
-    for argv in (("check", "architectures", "-q"), ("show", "alexnet", "--format", "json"), ("explain", "alexnet", "conv1")):
+    for argv in (
+        ("check", "architectures", "-q"),
+        ("show", "alexnet", "--format", "json"),
+        ("explain", "alexnet", "conv1"),
+    ):
         loaded = _modules_after(*argv)
         assert not loaded & set(HEAVY), (argv, sorted(loaded & set(HEAVY)))

@@ -45,8 +45,18 @@ def run_task(task: tuple[str, int, int, float, float, str, int, bool]) -> dict[s
     """Run ``n`` cases of one kind with one seed; return counts, timings and violations."""
     kind, n, task_seed, time_limit, hard_timeout, out_dir, keep, all_formats = task
     out = Path(out_dir)
-    stats: dict[str, Any] = {"kind": kind, "cases": 0, "ok": 0, "error": 0, "violations": 0, "slow": 0,
-                             "slow_once": 0, "slowest": (0.0, ""), "signatures": Counter(), "examples": {}}  # fmt: skip
+    stats: dict[str, Any] = {
+        "kind": kind,
+        "cases": 0,
+        "ok": 0,
+        "error": 0,
+        "violations": 0,
+        "slow": 0,
+        "slow_once": 0,
+        "slowest": (0.0, ""),
+        "signatures": Counter(),
+        "examples": {},
+    }
     strategy = generated_specs() if kind == "generated" else mutated_specs()
 
     def record(signature: str, text: str, report: str) -> None:
@@ -58,8 +68,9 @@ def run_task(task: tuple[str, int, int, float, float, str, int, bool]) -> dict[s
             saved.append(_save(out, tag, text, f"signature: {signature}\n\n{report}\n"))
 
     @seed(task_seed)
-    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=n, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def case(text: str) -> None:
         stats["cases"] += 1
@@ -84,8 +95,11 @@ def run_task(task: tuple[str, int, int, float, float, str, int, bool]) -> dict[s
             again = time.perf_counter() - t1
             if again > time_limit:
                 stats["slow"] += 1
-                record(f"slow (> {time_limit:g} s)", text,
-                       f"took {elapsed:.2f} s, then {again:.2f} s (check + show), outcome {result}")  # fmt: skip
+                record(
+                    f"slow (> {time_limit:g} s)",
+                    text,
+                    f"took {elapsed:.2f} s, then {again:.2f} s (check + show), outcome {result}",
+                )
                 stats[result] -= 1
             else:
                 stats["slow_once"] += 1
@@ -108,8 +122,14 @@ def _same_violation(text: str, signature: str, time_limit: float, hard_timeout: 
     return signature.startswith("slow") and time.perf_counter() - t0 > time_limit
 
 
-def minimize(text: str, signature: str, time_limit: float = 1.0, hard_timeout: float = 10.0, all_formats: bool = False,
-             seconds: float = 60.0) -> str:  # fmt: skip
+def minimize(
+    text: str,
+    signature: str,
+    time_limit: float = 1.0,
+    hard_timeout: float = 10.0,
+    all_formats: bool = False,
+    seconds: float = 60.0,
+) -> str:
     """Greedy reduction keeping the same violation signature: drop lines, then tokens, then characters.
 
     Stops after ``seconds`` (a hang costs ``hard_timeout`` per attempt) and returns the smallest text so far.
@@ -174,10 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     for kind, n in (("generated", n_gen), ("mutated", n_mut)):
         for k, start in enumerate(range(0, n, CHUNK)):
             size = min(CHUNK, n - start)
-            tasks.append((kind, size, base_seed * 1000 + k * 2 + (kind == "mutated"), args.time_limit,
-                          args.hard_timeout, str(out), args.keep, args.all_formats))  # fmt: skip
-    print(f"cnncalc fuzz: {args.cases:,} cases ({n_gen:,} generated, {n_mut:,} mutated), seed {base_seed}, "
-          f"{args.jobs} job(s), {len(tasks)} tasks; inputs of violations -> {out}", flush=True)  # fmt: skip
+            tasks.append(
+                (
+                    kind,
+                    size,
+                    base_seed * 1000 + k * 2 + (kind == "mutated"),
+                    args.time_limit,
+                    args.hard_timeout,
+                    str(out),
+                    args.keep,
+                    args.all_formats,
+                )
+            )
+    print(
+        f"cnncalc fuzz: {args.cases:,} cases ({n_gen:,} generated, {n_mut:,} mutated), seed {base_seed}, "
+        f"{args.jobs} job(s), {len(tasks)} tasks; inputs of violations -> {out}",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -186,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in pool.imap_unordered(run_task, tasks):
                 results.append(r)
                 done = sum(x["cases"] for x in results)
-                print(f"  {done:>6,} cases, {sum(x['violations'] for x in results)} violations, "
-                      f"{time.perf_counter() - t0:6.1f} s", flush=True)  # fmt: skip
+                print(
+                    f"  {done:>6,} cases, {sum(x['violations'] for x in results)} violations, "
+                    f"{time.perf_counter() - t0:6.1f} s",
+                    flush=True,
+                )
     else:
         for t in tasks:
             results.append(run_task(t))
@@ -201,11 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("generated", "mutated"):
         rs = [r for r in results if r["kind"] == kind]
         row = {k: sum(r[k] for r in rs) for k in ("cases", "ok", "error", "violations", "slow")}
-        print(f"{kind:<10} {row['cases']:>7,} {row['ok']:>7,} {row['error']:>7,} {row['violations']:>10,} "
-              f"{row['slow']:>5,}")  # fmt: skip
+        print(
+            f"{kind:<10} {row['cases']:>7,} {row['ok']:>7,} {row['error']:>7,} {row['violations']:>10,} "
+            f"{row['slow']:>5,}"
+        )
     all_row = {k: sum(r[k] for r in results) for k in ("cases", "ok", "error", "violations", "slow")}
-    print(f"{'total':<10} {all_row['cases']:>7,} {all_row['ok']:>7,} {all_row['error']:>7,} "
-          f"{all_row['violations']:>10,} {all_row['slow']:>5,}")  # fmt: skip
+    print(
+        f"{'total':<10} {all_row['cases']:>7,} {all_row['ok']:>7,} {all_row['error']:>7,} "
+        f"{all_row['violations']:>10,} {all_row['slow']:>5,}"
+    )
     for r in results:
         signatures.update(r["signatures"])
         for sig, paths in r["examples"].items():
@@ -230,10 +270,19 @@ def main(argv: list[str] | None = None) -> int:
                 path = out / f"minimal-{slug}.yaml"
                 path.write_bytes(reduced.encode("utf-8", "surrogatepass"))
                 print(f"          minimal ({len(reduced)} chars): {path}")
-    (out / "summary.json").write_text(json.dumps({
-        "seed": base_seed, "cases": all_row, "total_seconds": round(total, 1), "slowest_seconds": round(slowest[0], 3),
-        "violations": dict(signatures.most_common()), "examples": examples,
-    }, indent=1))  # fmt: skip
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "seed": base_seed,
+                "cases": all_row,
+                "total_seconds": round(total, 1),
+                "slowest_seconds": round(slowest[0], 3),
+                "violations": dict(signatures.most_common()),
+                "examples": examples,
+            },
+            indent=1,
+        )
+    )
     print(f"\nsummary: {out / 'summary.json'}")
     return 1 if signatures else 0
 

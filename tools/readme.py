@@ -26,8 +26,9 @@ README = ROOT / "README.md"
 def _run(*args: str) -> str:
     from cnncalc.cli import cli
 
-    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}).invoke(cli, list(args),
-                                                                                       prog_name="cnncalc")
+    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}).invoke(
+        cli, list(args), prog_name="cnncalc"
+    )
     return result.stdout
 
 
@@ -45,8 +46,10 @@ def layers_table() -> str:
     """The layer-type table, one row per registry entry."""
     from cnncalc.layers import LAYER_TYPES
 
-    rows = ["| op | what it is | positional | keywords (default) | params | MACs | ops (`--ops`) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| op | what it is | positional | keywords (default) | params | MACs | ops (`--ops`) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, lt in LAYER_TYPES.items():
         pos = " ".join(a.name.upper() for a in lt.positional)
         kws = ", ".join(
@@ -57,8 +60,9 @@ def layers_table() -> str:
         if name in ("maxpool", "avgpool"):
             kws = kws.replace("`stride`", "`stride`=KERNEL")
         alias = f" (alias {', '.join(lt.aliases)})" if lt.aliases else ""
-        rows.append(f"| `{name}`{alias} | {lt.summary} | {pos} | {kws} | {lt.params_doc} | {lt.macs_doc} "
-                    f"| {lt.ops_doc} |")
+        rows.append(
+            f"| `{name}`{alias} | {lt.summary} | {pos} | {kws} | {lt.params_doc} | {lt.macs_doc} | {lt.ops_doc} |"
+        )
     return "\n".join(rows)
 
 
@@ -93,8 +97,10 @@ VIEWS = (
     ("share bars and element-wise ops", ("show", "resnet18", "--depth", "1", "--bars", "--ops")),
     ("memory", ("show", "mobilenet-v2", "--depth", "1", "--memory", "--dtype", "fp16", "--optimizer", "adam")),
     ("latency estimate", ("show", "resnet50", "--depth", "1", "--device", "nvidia-t4", "--dtype", "fp16")),
-    ("comparison with a per-branch breakdown", ("compare", "inception-naive", "inception-bottleneck", "--depth", "2",
-                                                "--bars")),
+    (
+        "comparison with a per-branch breakdown",
+        ("compare", "inception-naive", "inception-bottleneck", "--depth", "2", "--bars"),
+    ),
     ("what-if: another input size", ("show", "resnet50", "--input", "448x448x3", "--depth", "1")),
     ("explain one layer", ("explain", "alexnet", "pool1")),
 )
@@ -105,8 +111,13 @@ def views() -> str:
     parts = []
     for title, args in VIEWS:
         parts += [f"**{title}**", "", "```", "$ cnncalc " + " ".join(args), _run(*args).rstrip(), "```", ""]
-    parts += ["**the layer graph** (`cnncalc graph inception-bottleneck`, Mermaid, rendered by GitHub)", "",
-              "```mermaid", _run("graph", "inception-bottleneck").rstrip(), "```"]
+    parts += [
+        "**the layer graph** (`cnncalc graph inception-bottleneck`, Mermaid, rendered by GitHub)",
+        "",
+        "```mermaid",
+        _run("graph", "inception-bottleneck").rstrip(),
+        "```",
+    ]
     return "\n".join(parts)
 
 

@@ -43,7 +43,9 @@ from torchvision import models
 
 DEFAULT_OUTPUT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "tests", "data", "torchvision_reference.json",
+    "tests",
+    "data",
+    "torchvision_reference.json",
 )
 
 CONVENTIONS = (
@@ -89,8 +91,8 @@ MODELS = {
 
 def builder_string(fn_name, kwargs):
     """Render the builder call, e.g. 'googlenet(weights=None, aux_logits=False)'."""
-    args = ["weights=None"] + ["%s=%r" % (k, v) for k, v in kwargs.items()]
-    return "%s(%s)" % (fn_name, ", ".join(args))
+    args = ["weights=None"] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return "{}({})".format(fn_name, ", ".join(args))
 
 
 def build_model(fn_name, kwargs):
@@ -158,6 +160,7 @@ def trace_layers(model, input_hwc):
     def make_hook(name, record_fn):
         def hook(module, inputs, output):
             layers.append(record_fn(name, module, output))
+
         return hook
 
     for name, module in model.named_modules():
@@ -201,15 +204,13 @@ def generate():
     for key, (fn_name, kwargs, input_hwc) in MODELS.items():
         ref = reference_for(fn_name, kwargs, input_hwc)
         data["models"][key] = ref
-        print("%-20s params=%-11d macs=%-12d output=%s"
-              % (key, ref["params"], ref["macs"], ref["output"]))
+        print(f"{key:<20} params={ref['params']:<11d} macs={ref['macs']:<12d} output={ref['output']}")
     return data
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT,
-                        help="JSON file to write (default: %(default)s)")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="JSON file to write (default: %(default)s)")
     args = parser.parse_args()
     torch.manual_seed(0)
     data = generate()
@@ -217,7 +218,7 @@ def main():
     with open(args.output, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
-    print("wrote %s" % args.output)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,20 @@ from .shapes import Shape
 from .spec import ArchitectureSpec, load_spec, parse_spec
 
 __all__ = [
-    "ArchitectureSpec", "CnncalcError", "Comparison", "Graph", "LayerResult", "Location", "Report", "Shape",
-    "Totals", "analyze", "analyze_spec", "build_graph", "compare", "load_spec", "parse_spec",
-]  # fmt: skip
+    "ArchitectureSpec",
+    "CnncalcError",
+    "Comparison",
+    "Graph",
+    "LayerResult",
+    "Location",
+    "Report",
+    "Shape",
+    "Totals",
+    "analyze",
+    "analyze_spec",
+    "build_graph",
+    "compare",
+    "load_spec",
+    "parse_spec",
+]
 __version__ = "0.1.0"

@@ -103,11 +103,13 @@ class Device:
         if dtype not in DTYPE_BYTES:
             raise UnsupportedDtypeError(
                 f"unknown dtype `{dtype}`{did_you_mean(dtype, self.dtypes)}; device `{self.key}` has "
-                f"{', '.join(self.dtypes)} (cnncalc knows {', '.join(DTYPE_BYTES)})")
+                f"{', '.join(self.dtypes)} (cnncalc knows {', '.join(DTYPE_BYTES)})"
+            )
         if dtype not in self.peak_flops:
             raise UnsupportedDtypeError(
                 f"device `{self.key}` has no {dtype} figure; it has {', '.join(self.dtypes)}",
-                notes=(f"source: {self.source}",))
+                notes=(f"source: {self.source}",),
+            )
         return self.peak_flops[dtype]
 
     def ridge(self, dtype: str) -> float:
@@ -146,7 +148,8 @@ def get_device(name: str) -> Device:
     devices = load_devices()
     if name not in devices:
         raise UnknownDeviceError(
-            f"unknown device `{name}`{did_you_mean(name, devices)}", notes=(f"devices: {', '.join(devices)}",))
+            f"unknown device `{name}`{did_you_mean(name, devices)}", notes=(f"devices: {', '.join(devices)}",)
+        )
     return devices[name]
 
 
@@ -235,9 +238,21 @@ def roofline(report: Report, device: Device | str, dtype: str, batch: int = 1) -
     layers = tuple(rows)
     total = sum(x.time for x in layers)
     compute = sum(x.time for x in layers if x.bound == "compute")
-    return Roofline(dev, dtype, samples, layers, sum(x.flops for x in layers), sum(x.bytes for x in layers),
-                    total, compute)  # fmt: skip
+    return Roofline(
+        dev, dtype, samples, layers, sum(x.flops for x in layers), sum(x.bytes for x in layers), total, compute
+    )
 
 
-__all__ = ["ASSUMPTIONS", "DTYPE_BYTES", "Device", "DeviceError", "LayerRoofline", "Roofline",
-           "UnknownDeviceError", "UnsupportedDtypeError", "get_device", "load_devices", "roofline"]  # fmt: skip
+__all__ = [
+    "ASSUMPTIONS",
+    "DTYPE_BYTES",
+    "Device",
+    "DeviceError",
+    "LayerRoofline",
+    "Roofline",
+    "UnknownDeviceError",
+    "UnsupportedDtypeError",
+    "get_device",
+    "load_devices",
+    "roofline",
+]

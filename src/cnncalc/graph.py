@@ -44,7 +44,7 @@ from .spec import (
     SubSeq,
     did_you_mean,
     parse_shape,
-)  # fmt: skip
+)
 
 #: Limits on expansion, so hostile specs end quickly with a located error.
 MAX_NODES = 200_000
@@ -209,8 +209,15 @@ def _static_counts(items: Seq, into: dict[str, int] | None = None) -> dict[str, 
 class Builder:
     """Expands one spec configuration into nodes."""
 
-    def __init__(self, spec: ArchitectureSpec, env: dict[str, Value], input_shape: Shape, *,
-                 no_bias: bool = False, check_inline: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: ArchitectureSpec,
+        env: dict[str, Value],
+        input_shape: Shape,
+        *,
+        no_bias: bool = False,
+        check_inline: bool = True,
+    ) -> None:
         self.spec = spec
         self.file = spec.file
         self.base_env = env
@@ -232,14 +239,19 @@ class Builder:
         for op, kws, where in spec.defaults:
             lt = L.lookup(op)
             if lt is None and op not in self.blocks:
-                raise UnknownNameError(f"`defaults:` names unknown op `{op}`{did_you_mean(op, L.LAYER_TYPES)}",
-                                       where, code="E201")  # fmt: skip
+                raise UnknownNameError(
+                    f"`defaults:` names unknown op `{op}`{did_you_mean(op, L.LAYER_TYPES)}", where, code="E201"
+                )
             name = lt.name if lt else op
             for key, arg in kws:
                 key = L.KEY_ALIASES.get(key, key)
                 if lt is not None and lt.arg(key) is None:
-                    raise UnknownNameError(f"`defaults:` for `{name}`: unknown keyword `{key}`"
-                                           f"{did_you_mean(key, [a.name for a in lt.args])}", arg.where, code="E203")
+                    raise UnknownNameError(
+                        f"`defaults:` for `{name}`: unknown keyword `{key}`"
+                        f"{did_you_mean(key, [a.name for a in lt.args])}",
+                        arg.where,
+                        code="E203",
+                    )
                 self.defaults.setdefault(name, {})[key] = arg
         for b in spec.blocks:
             if L.lookup(b.name) is not None:
@@ -284,26 +296,36 @@ class Builder:
                 exc.message += f" in {quote(text)}{suffix}"
             raise self.fail(exc, arg.at(col), path, scope) from None
 
-    def whole(self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1,
-              text: str | None = None) -> int:  # fmt: skip
+    def whole(
+        self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1, text: str | None = None
+    ) -> int:
         """``v`` as a whole number in [minimum, MAX_SIZE], or a located error naming ``what``."""
         text = arg.text if text is None else text
         shown = f" (from {quote(text)})" if text and text != fmt(v) else ""
         if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
-            raise self.fail(ExprError(f"{what} must be a whole number, got {fmt(v)}{shown}", code="E303"),
-                            arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                ExprError(f"{what} must be a whole number, got {fmt(v)}{shown}", code="E303"), arg.loc, path, scope
+            )
         if isinstance(v, Fraction):
             how = f"{text} = {fmt(v)}" if text and text != fmt(v) else fmt(v)
-            raise self.fail(ExprError(
-                f"{what} = {how} is not a whole number",
-                notes=("help: write int(...), round(...) or divisible(..., 8) to say how to round",),
-                code="E303"), arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                ExprError(
+                    f"{what} = {how} is not a whole number",
+                    notes=("help: write int(...), round(...) or divisible(..., 8) to say how to round",),
+                    code="E303",
+                ),
+                arg.loc,
+                path,
+                scope,
+            )
         if v < minimum:
-            raise self.fail(ExprError(f"{what} must be at least {minimum}, got {v}{shown}", code="E304"),
-                            arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                ExprError(f"{what} must be at least {minimum}, got {v}{shown}", code="E304"), arg.loc, path, scope
+            )
         if v > MAX_SIZE:
-            raise self.fail(ExprError(f"{what} = {v:,} exceeds the limit of {MAX_SIZE:,}", code="E304"),
-                            arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                ExprError(f"{what} = {v:,} exceeds the limit of {MAX_SIZE:,}", code="E304"), arg.loc, path, scope
+            )
         return v
 
     def convert(self, spec: L.ArgSpec, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Any:
@@ -315,34 +337,43 @@ class Builder:
             return Shape(sa.dims)
         word = arg.text if _WORD.match(arg.text) and arg.text not in env else None
         if kind == "bool" and word is not None and word not in ("true", "false", "True", "False"):
-            raise self.fail(ExprError(f"{what} must be true or false, got `{word}`", code="E303"), arg.loc, path,
-                            scope)  # fmt: skip
+            raise self.fail(ExprError(f"{what} must be true or false, got `{word}`", code="E303"), arg.loc, path, scope)
         if kind == "pad" and word is not None and word not in WORDS:
-            raise self.fail(ExprError(f"{what} must be a number, PhxPw, same, same_lower, valid or {{top, bottom, "
-                                      f"left, right}}, got `{word}`{did_you_mean(word, WORDS)}", code="E303"),
-                            arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                ExprError(
+                    f"{what} must be a number, PhxPw, same, same_lower, valid or {{top, bottom, "
+                    f"left, right}}, got `{word}`{did_you_mean(word, WORDS)}",
+                    code="E303",
+                ),
+                arg.loc,
+                path,
+                scope,
+            )
         v = self.value(arg, env, path, scope)
         if kind == "bool":
             if isinstance(v, bool):
                 return v
             if isinstance(v, int) and v in (0, 1):
                 return bool(v)
-            raise self.fail(ExprError(f"{what} must be true or false, got {fmt(v)}", code="E303"), arg.loc, path,
-                            scope)  # fmt: skip
+            raise self.fail(ExprError(f"{what} must be true or false, got {fmt(v)}", code="E303"), arg.loc, path, scope)
         if kind in ("number", "probability"):
             if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
-                raise self.fail(ExprError(f"{what} must be a number, got {fmt(v)}", code="E303"), arg.loc, path,
-                                scope)  # fmt: skip
+                raise self.fail(ExprError(f"{what} must be a number, got {fmt(v)}", code="E303"), arg.loc, path, scope)
             if kind == "probability" and not 0 <= v <= 1:
-                raise self.fail(ExprError(f"{what} must be between 0 and 1, got {fmt(v)}", code="E304"), arg.loc,
-                                path, scope)  # fmt: skip
+                raise self.fail(
+                    ExprError(f"{what} must be between 0 and 1, got {fmt(v)}", code="E304"), arg.loc, path, scope
+                )
             return v
         if kind in ("count", "index"):
             return self.whole(v, arg, what, path, scope, 1 if kind == "count" else 0)
         if kind == "table":
             if not isinstance(v, tuple) or not all(isinstance(row, tuple) for row in v):
-                raise self.fail(ExprError(f"{what} must be a list of lists of channel numbers, got {fmt(v)}",
-                                          code="E303"), arg.loc, path, scope)  # fmt: skip
+                raise self.fail(
+                    ExprError(f"{what} must be a list of lists of channel numbers, got {fmt(v)}", code="E303"),
+                    arg.loc,
+                    path,
+                    scope,
+                )
             return tuple(tuple(self.whole(x, arg, "a channel number", path, scope, 0) for x in row) for row in v)
         if kind == "pad":
             if isinstance(v, str):
@@ -351,30 +382,48 @@ class Builder:
                 sides = dict(v)
                 for k, side in sides.items():
                     if k not in _SIDES:
-                        raise self.fail(SpecError(f"padding side `{k}` is not one of top, bottom, left, right"
-                                                  f"{did_you_mean(k, _SIDES)}", code="E111"), side.where, path,
-                                        scope)  # fmt: skip
+                        raise self.fail(
+                            SpecError(
+                                f"padding side `{k}` is not one of top, bottom, left, right{did_you_mean(k, _SIDES)}",
+                                code="E111",
+                            ),
+                            side.where,
+                            path,
+                            scope,
+                        )
                 return tuple(
                     self.whole(self.value(sides[k], env, path, scope), sides[k], f"pad {k}", path, scope, 0)
-                    if k in sides else 0
+                    if k in sides
+                    else 0
                     for k in _SIDES
-                )  # fmt: skip
+                )
         if kind in ("dim", "pad"):
             minimum = 0 if kind == "pad" else 1
             if isinstance(v, Dim):
                 texts = [t.strip() for t in (_split_dim(arg.text) or ("", ""))]
                 texts = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in texts]
-                return Dim(self.whole(v.a, arg, f"{what} height", path, scope, minimum, texts[0]),
-                           self.whole(v.b, arg, f"{what} width", path, scope, minimum, texts[1]))
+                return Dim(
+                    self.whole(v.a, arg, f"{what} height", path, scope, minimum, texts[0]),
+                    self.whole(v.b, arg, f"{what} width", path, scope, minimum, texts[1]),
+                )
             return self.whole(v, arg, what, path, scope, minimum)
         raise AssertionError(kind)  # pragma: no cover
 
-    def add_node(self, op: str, attrs: dict[str, Any], inputs: list[int], path: str, loc: Location,
-                 scope: _Scope, notes: tuple[str, ...] = ()) -> int:  # fmt: skip
+    def add_node(
+        self,
+        op: str,
+        attrs: dict[str, Any],
+        inputs: list[int],
+        path: str,
+        loc: Location,
+        scope: _Scope,
+        notes: tuple[str, ...] = (),
+    ) -> int:
         lt = L.LAYER_TYPES[op]
         if len(self.nodes) >= MAX_NODES:
-            raise self.fail(SpecError(f"the network expands to more than {MAX_NODES:,} layers", code="E104"),
-                            loc, path, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(f"the network expands to more than {MAX_NODES:,} layers", code="E104"), loc, path, scope
+            )
         in_shapes = [self.shape_of(i) for i in inputs]
         ctx = L.Ctx(self.rounding)
         try:
@@ -400,8 +449,14 @@ class Builder:
             wins = node.info.get("windows") if node else None
             if wins:
                 notes = tuple(w.arithmetic() for w in wins if not w.whole or w.out != w.size)
-            raise self.fail(ExpectationError(f"`{what}` produces {got}, but the spec says => {expect.text}",
-                                             notes=notes, code="E501"), expect.loc, what, scope)  # fmt: skip
+            raise self.fail(
+                ExpectationError(
+                    f"`{what}` produces {got}, but the spec says => {expect.text}", notes=notes, code="E501"
+                ),
+                expect.loc,
+                what,
+                scope,
+            )
 
     def resolve_source(self, arg: Arg, scope: _Scope, path: str) -> int:
         name = arg.text.strip()
@@ -410,10 +465,16 @@ class Builder:
         idx = scope.frame.find(name)
         if idx is None:
             known = scope.frame.all_names()
-            raise self.fail(UnknownNameError(
-                f"`from={name}` names no layer defined before this point{did_you_mean(name, known)}",
-                notes=("a reference can only name an earlier layer in this block or an enclosing one",),
-                code="E205"), arg.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                UnknownNameError(
+                    f"`from={name}` names no layer defined before this point{did_you_mean(name, known)}",
+                    notes=("a reference can only name an earlier layer in this block or an enclosing one",),
+                    code="E205",
+                ),
+                arg.loc,
+                path,
+                scope,
+            )
         return idx
 
     # ------------------------------------------------------------------ expansion
@@ -423,8 +484,18 @@ class Builder:
         out = self.seq(self.spec.layers, INPUT, scope)
         nodes = tuple(self.nodes)
         params = tuple((k, fmt(v)) for k, v in self.base_env.items())
-        return Graph(self.spec.name, self.file, self.input, nodes, out, None, params, self.rounding, self.no_bias,
-                     tuple(self.warnings))  # fmt: skip
+        return Graph(
+            self.spec.name,
+            self.file,
+            self.input,
+            nodes,
+            out,
+            None,
+            params,
+            self.rounding,
+            self.no_bias,
+            tuple(self.warnings),
+        )
 
     def seq(self, items: Seq, cur: int, scope: _Scope) -> int:
         if scope.static is None:
@@ -439,8 +510,12 @@ class Builder:
     def item(self, item: Item, cur: int, scope: _Scope) -> int:
         if item.name is not None:
             if item.name == "input":
-                raise self.fail(SpecError("`input` is reserved for the network input; rename the layer",
-                                          code="E206"), item.loc, item.name, scope)  # fmt: skip
+                raise self.fail(
+                    SpecError("`input` is reserved for the network input; rename the layer", code="E206"),
+                    item.loc,
+                    item.name,
+                    scope,
+                )
         if item.source is not None and not isinstance(item.body, Join):
             cur = self.resolve_source(item.source, scope, scope.join(item.name or "?"))
         body = item.body
@@ -456,8 +531,12 @@ class Builder:
         if item.name is not None:
             prev = scope.frame.names.get(item.name)
             if prev is not None and prev[1] != id(item):
-                raise self.fail(SpecError(f"layer name `{item.name}` is used twice in this scope",
-                                          code="E207"), item.loc, scope.join(item.name), scope)  # fmt: skip
+                raise self.fail(
+                    SpecError(f"layer name `{item.name}` is used twice in this scope", code="E207"),
+                    item.loc,
+                    scope.join(item.name),
+                    scope,
+                )
             scope.frame.names[item.name] = (out, id(item))
         return out
 
@@ -479,14 +558,23 @@ class Builder:
             try:
                 out = self.add_node(body.kind, {}, inputs, sub.prefix, item.loc, outer)
             except ShapeError as exc:
-                exc.notes = notes + tuple(n for n in exc.notes if not n.startswith("input")) + _join_help(
-                    body.kind, [self.shape_of(i) for i in inputs])
+                exc.notes = (
+                    notes
+                    + tuple(n for n in exc.notes if not n.startswith("input"))
+                    + _join_help(body.kind, [self.shape_of(i) for i in inputs])
+                )
                 raise
             self.assert_shape(body.expect, out, sub.prefix, outer)
             return out
         if isinstance(body, Repeat):
-            n = self.whole(self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.prefix, sub),
-                           body.count, "`repeat`", sub.prefix, sub, 0)  # fmt: skip
+            n = self.whole(
+                self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.prefix, sub),
+                body.count,
+                "`repeat`",
+                sub.prefix,
+                sub,
+                0,
+            )
             self.check_repeat(n, body.count, sub)
             sub.static = _SEVERAL  # every op in a repeated body occurs several times: always numbered
             start = len(self.nodes)
@@ -501,8 +589,12 @@ class Builder:
             env = _Env(sub.env, self.shape_of(cur), sub.i)
             cond = self.value(body.cond, env, sub.prefix, sub)
             if not isinstance(cond, (bool, int, Fraction)):
-                raise self.fail(ExprError(f"`if:` condition must be true or false, got {fmt(cond)}", code="E303"),
-                                body.cond.loc, sub.prefix, sub)  # fmt: skip
+                raise self.fail(
+                    ExprError(f"`if:` condition must be true or false, got {fmt(cond)}", code="E303"),
+                    body.cond.loc,
+                    sub.prefix,
+                    sub,
+                )
             out = self.seq(body.then if cond else body.orelse, cur, sub)
             self.assert_shape(body.expect, out, sub.prefix or "if", outer)
             return out
@@ -513,11 +605,16 @@ class Builder:
             return cur  # a side head never changes the main chain
         if isinstance(body, Fractal):
             env = _Env(sub.env, self.shape_of(cur), sub.i)
-            cols = self.whole(self.value(body.columns, env, sub.prefix, sub), body.columns, "`fractal` columns",
-                              sub.prefix, sub)  # fmt: skip
+            cols = self.whole(
+                self.value(body.columns, env, sub.prefix, sub), body.columns, "`fractal` columns", sub.prefix, sub
+            )
             if cols > MAX_FRACTAL:
-                raise self.fail(SpecError(f"`fractal: {cols}` exceeds the limit of {MAX_FRACTAL} columns",
-                                          code="E104"), body.columns.loc, sub.prefix, sub)  # fmt: skip
+                raise self.fail(
+                    SpecError(f"`fractal: {cols}` exceeds the limit of {MAX_FRACTAL} columns", code="E104"),
+                    body.columns.loc,
+                    sub.prefix,
+                    sub,
+                )
             ends = self.fractal(cols, cur, body, sub, sub.prefix, item.loc)
             out = ends[0] if len(ends) == 1 else self.add_node(body.join, {}, ends, sub.join("join"), item.loc, sub)
             self.assert_shape(body.expect, out, sub.prefix, outer)
@@ -538,7 +635,10 @@ class Builder:
                 warn = SpecError(
                     f"branch {b + 1} of `{body.kind}` is only `{only.calls[0].op}`, applied to the join's input;"
                     " in a YAML flow list [a, b] commas separate branches: put a multi-layer branch on one"
-                    " `- ` line (`- conv 64 1x1, relu`)", branch[0].loc.with_path(scope.prefix), code="W101")
+                    " `- ` line (`- conv 64 1x1, relu`)",
+                    branch[0].loc.with_path(scope.prefix),
+                    code="W101",
+                )
                 warn.severity = "warning"
                 self.warnings.append(warn)
                 return
@@ -549,8 +649,7 @@ class Builder:
         f1(z) = unit(z); f(C)(z) = join(f(C-1)(f(C-1)(z)), unit(z)); joins that meet at the
         same depth are merged into one, as in the paper's figure.
         """
-        unit = _Scope(f"{prefix}.col{cols}", scope.env, scope.frame, scope.chain, scope.active, {}, scope.i,
-                      scope.side)  # fmt: skip
+        unit = _Scope(f"{prefix}.col{cols}", scope.env, scope.frame, scope.chain, scope.active, {}, scope.i, scope.side)
         if cols == 1:
             return [self.seq(body.body, cur, unit)]
         first = self.fractal(cols - 1, cur, body, scope, f"{prefix}.top", loc)
@@ -560,18 +659,35 @@ class Builder:
 
     def check_repeat(self, n: int, arg: Arg, scope: _Scope) -> None:
         if n > MAX_REPEAT:
-            raise self.fail(SpecError(f"repeat={n:,} exceeds the limit of {MAX_REPEAT:,}", code="E104"),
-                            arg.loc, scope.prefix, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(f"repeat={n:,} exceeds the limit of {MAX_REPEAT:,}", code="E104"),
+                arg.loc,
+                scope.prefix,
+                scope,
+            )
         self.iterations += n
         if self.iterations > MAX_ITERATIONS:
-            raise self.fail(SpecError(f"the repeats of this spec run more than {MAX_ITERATIONS:,} iterations in all "
-                                      "(repeats of repeats multiply)", code="E104"), arg.loc, scope.prefix,
-                            scope)  # fmt: skip
+            raise self.fail(
+                SpecError(
+                    f"the repeats of this spec run more than {MAX_ITERATIONS:,} iterations in all "
+                    "(repeats of repeats multiply)",
+                    code="E104",
+                ),
+                arg.loc,
+                scope.prefix,
+                scope,
+            )
 
     def check_budget(self, n: int, per: int, arg: Arg, scope: _Scope) -> None:
         if per and len(self.nodes) + (n - 1) * per > MAX_NODES:
-            raise self.fail(SpecError(f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,}"
-                                      " layers", code="E104"), arg.loc, scope.prefix, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(
+                    f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,} layers", code="E104"
+                ),
+                arg.loc,
+                scope.prefix,
+                scope,
+            )
 
     def op_line(self, item: Item, line: OpLine, cur: int, scope: _Scope) -> int:
         calls = line.calls
@@ -592,20 +708,33 @@ class Builder:
         """Expand one call (built-in op or block), honouring ``repeat=`` and ``from=``."""
         site = self.sites.get(id(call))
         if site is None:
-            site = self.sites[id(call)] = (L.lookup(call.op), self.blocks.get(call.op), call.kwarg("from"),
-                                           call.kwarg("repeat"))  # fmt: skip
+            site = self.sites[id(call)] = (
+                L.lookup(call.op),
+                self.blocks.get(call.op),
+                call.kwarg("from"),
+                call.kwarg("repeat"),
+            )
         lt, block, src, rep = site
         if lt is None and block is None:
             known = list(L.LAYER_TYPES) + list(self.blocks)
-            raise self.fail(UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}",
-                                              code="E201"), call.loc, scope.join(name) if name else scope.prefix,
-                            scope)  # fmt: skip
+            raise self.fail(
+                UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}", code="E201"),
+                call.loc,
+                scope.join(name) if name else scope.prefix,
+                scope,
+            )
         if src is not None:
             cur = self.resolve_source(src, scope, scope.join(name or call.op))
         if rep is None:
             return self.once(call, lt, block, cur, scope, name, scope.i)
-        n = self.whole(self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.prefix, scope),
-                       rep, "`repeat`", scope.join(name or call.op), scope, 0)  # fmt: skip
+        n = self.whole(
+            self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.prefix, scope),
+            rep,
+            "`repeat`",
+            scope.join(name or call.op),
+            scope,
+            0,
+        )
         self.check_repeat(n, rep, scope)
         sub = scope.child(name) if name is not None else scope
         if name is not None:
@@ -617,8 +746,16 @@ class Builder:
                 self.check_budget(n, len(self.nodes) - start, rep, scope)
         return cur
 
-    def once(self, call: Call, lt: L.LayerType | None, block: BlockDef | None, cur: int, scope: _Scope,
-             name: str | None, i: int | None) -> int:  # fmt: skip
+    def once(
+        self,
+        call: Call,
+        lt: L.LayerType | None,
+        block: BlockDef | None,
+        cur: int,
+        scope: _Scope,
+        name: str | None,
+        i: int | None,
+    ) -> int:
         base = lt.name if lt is not None else call.op
         path = scope.join(name) if name is not None else scope.join(scope.segment(base))
         env = _Env(scope.env, self.shape_of(cur), i)
@@ -633,9 +770,16 @@ class Builder:
         pos = lt.positional
         if len(call.args) > len(pos):
             sig = " ".join(a.name.upper() for a in pos)
-            raise self.fail(SpecError(f"`{lt.name}` takes {len(pos)} positional value{'s' * (len(pos) != 1)}"
-                                      f" ({lt.name} {sig}".rstrip() + f"), got {len(call.args)}", code="E208"),
-                            call.args[len(pos)].loc, path, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(
+                    f"`{lt.name}` takes {len(pos)} positional value{'s' * (len(pos) != 1)} ({lt.name} {sig}".rstrip()
+                    + f"), got {len(call.args)}",
+                    code="E208",
+                ),
+                call.args[len(pos)].loc,
+                path,
+                scope,
+            )
         for spec, positional in zip(pos, call.args):
             given[spec.name] = positional
         for key, arg in call.kwargs:
@@ -644,9 +788,16 @@ class Builder:
             key = L.KEY_ALIASES.get(key, key)
             if lt.arg(key) is None:
                 names = [a.name for a in lt.args]
-                raise self.fail(UnknownNameError(
-                    f"`{lt.name}` has no keyword `{key}`{did_you_mean(key, names)}"
-                    f"; it takes {', '.join(names) or 'no keywords'}", code="E203"), arg.where, path, scope)  # fmt: skip
+                raise self.fail(
+                    UnknownNameError(
+                        f"`{lt.name}` has no keyword `{key}`{did_you_mean(key, names)}"
+                        f"; it takes {', '.join(names) or 'no keywords'}",
+                        code="E203",
+                    ),
+                    arg.where,
+                    path,
+                    scope,
+                )
             if key in given:
                 raise self.fail(SpecError(f"`{key}` given twice", code="E202"), arg.where, path, scope)
             given[key] = arg
@@ -655,8 +806,12 @@ class Builder:
         for spec in lt.args:
             source: Arg | None = given.get(spec.name) or defaults.get(spec.name)
             if source is None and spec.default is None and not spec.optional:
-                raise self.fail(SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})",
-                                          code="E208"), call.loc, path, scope)  # fmt: skip
+                raise self.fail(
+                    SpecError(f"`{lt.name}` needs `{spec.name}` ({spec.doc or spec.kind})", code="E208"),
+                    call.loc,
+                    path,
+                    scope,
+                )
             plan.append((spec, source))
         return plan
 
@@ -681,20 +836,33 @@ class Builder:
             attrs["bias"] = False
         return self.add_node(lt.name, attrs, [cur], path, call.loc, scope)
 
-    def block_call(self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: str, env: _Env,
-                   i: int | None) -> int:  # fmt: skip
+    def block_call(
+        self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: str, env: _Env, i: int | None
+    ) -> int:
         if block.name in scope.active:
-            cycle = " -> ".join((*scope.active[scope.active.index(block.name):], block.name))
-            raise self.fail(SpecError(f"block `{block.name}` calls itself ({cycle}); recursion is not allowed",
-                                      code="E209"), call.loc, path, scope)  # fmt: skip
+            cycle = " -> ".join((*scope.active[scope.active.index(block.name) :], block.name))
+            raise self.fail(
+                SpecError(f"block `{block.name}` calls itself ({cycle}); recursion is not allowed", code="E209"),
+                call.loc,
+                path,
+                scope,
+            )
         if len(scope.active) >= MAX_BLOCK_DEPTH:
-            raise self.fail(SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", code="E104"), call.loc,
-                            path, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", code="E104"), call.loc, path, scope
+            )
         names = [p for p, _ in block.params]
         if len(call.args) > len(names):
-            raise self.fail(SpecError(f"block `{block.signature()}` takes {len(names)} positional argument"
-                                      f"{'s' * (len(names) != 1)}; got {len(call.args)}", code="E208"),
-                            call.loc, path, scope)  # fmt: skip
+            raise self.fail(
+                SpecError(
+                    f"block `{block.signature()}` takes {len(names)} positional argument"
+                    f"{'s' * (len(names) != 1)}; got {len(call.args)}",
+                    code="E208",
+                ),
+                call.loc,
+                path,
+                scope,
+            )
         bound: dict[str, Value] = {}
         for pname, arg in zip(names, call.args):
             bound[pname] = self.value(arg, env, path, scope)
@@ -702,8 +870,14 @@ class Builder:
             if key in ("repeat", "from"):
                 continue
             if key not in names:
-                raise self.fail(UnknownNameError(f"block `{block.signature()}` has no parameter `{key}`"
-                                                 f"{did_you_mean(key, names)}", code="E203"), arg.where, path, scope)
+                raise self.fail(
+                    UnknownNameError(
+                        f"block `{block.signature()}` has no parameter `{key}`{did_you_mean(key, names)}", code="E203"
+                    ),
+                    arg.where,
+                    path,
+                    scope,
+                )
             if key in bound:
                 raise self.fail(SpecError(f"parameter `{key}` given twice", code="E202"), arg.where, path, scope)
             bound[key] = self.value(arg, env, path, scope)
@@ -711,13 +885,22 @@ class Builder:
         for pname, default in block.params:
             if pname not in bound:
                 if default is None:
-                    raise self.fail(SpecError(f"block `{block.signature()}` needs `{pname}`", code="E208"),
-                                    call.loc, path, scope)  # fmt: skip
+                    raise self.fail(
+                        SpecError(f"block `{block.signature()}` needs `{pname}`", code="E208"), call.loc, path, scope
+                    )
                 bound[pname] = self.value(default, _Env({**local, **bound}, env.shape, i), path, scope)
             local[pname] = bound[pname]
         site = _CallSite(block, call, bound, i)  # formatted only if an error needs it
-        sub = _Scope(path, local, _Frame(parent=scope.frame), (site, *scope.chain), (*scope.active, block.name),
-                     {}, None, scope.side)  # fmt: skip
+        sub = _Scope(
+            path,
+            local,
+            _Frame(parent=scope.frame),
+            (site, *scope.chain),
+            (*scope.active, block.name),
+            {},
+            None,
+            scope.side,
+        )
         return self.seq(block.body, cur, sub)
 
 
@@ -730,8 +913,10 @@ def _join_help(kind: str, shapes: list[Shape]) -> tuple[str, ...]:
         return ()
     stride = small.h // big.h
     conv = f"conv {big.c} 1x1" + (f" stride={stride}" if stride > 1 else "")
-    return (f"help: the shortcut must map {small} to {big}; use a projection such as `{conv}, bn` "
-            "(in a block: `if: stride != 1 or in_c != out`, `then: conv out 1x1 stride=stride, bn`)",)
+    return (
+        f"help: the shortcut must map {small} to {big}; use a projection such as `{conv}, bn` "
+        "(in a block: `if: stride != 1 or in_c != out`, `then: conv out 1x1 stride=stride, bn`)",
+    )
 
 
 class _CallSite:
@@ -745,8 +930,10 @@ class _CallSite:
     def __str__(self) -> str:
         args = " ".join(f"{p}={fmt(v)}" for p, v in self.bound.items())
         rep = f", repeat i={self.i}" if self.i is not None else ""
-        return (f"in block `{self.block.name}` (defined at {self.block.loc.prefix()}), called at "
-                f"{self.call.loc.prefix()} [{args}{rep}]")  # fmt: skip
+        return (
+            f"in block `{self.block.name}` (defined at {self.block.loc.prefix()}), called at "
+            f"{self.call.loc.prefix()} [{args}{rep}]"
+        )
 
 
 class _Mapping(tuple):  # type: ignore[type-arg]
@@ -768,8 +955,25 @@ _MISSING = object()
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SIDES = ("top", "bottom", "left", "right")
 _LITERAL = re.compile(r"\d+(x\d+)?\Z")
-_ELEMENTWISE = frozenset(("relu", "relu6", "sigmoid", "tanh", "elu", "gelu", "swish", "silu", "hswish", "hsigmoid",
-                          "softmax", "leaky", "dropout", "bn", "lrn"))  # fmt: skip
+_ELEMENTWISE = frozenset(
+    (
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "elu",
+        "gelu",
+        "swish",
+        "silu",
+        "hswish",
+        "hsigmoid",
+        "softmax",
+        "leaky",
+        "dropout",
+        "bn",
+        "lrn",
+    )
+)
 _STRUCT_BASE: dict[type, str] = {Repeat: "repeat", Side: "side", Fractal: "fractal", SubSeq: "seq", If: "if"}
 
 
@@ -790,8 +994,9 @@ def _dim_side(s: str) -> bool:
     return s.isdigit() or (s.startswith("(") and s.endswith(")"))
 
 
-def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
-                   sets: Mapping[str, str] | None = None) -> tuple[dict[str, Value], Shape]:  # fmt: skip
+def resolve_params(
+    spec: ArchitectureSpec, variant: str | None = None, sets: Mapping[str, str] | None = None
+) -> tuple[dict[str, Value], Shape]:
     """Top-level params after the variant and ``--set`` overrides, and the input shape."""
     texts: dict[str, Arg] = dict(spec.params)
     input_dims = spec.input.dims
@@ -799,15 +1004,23 @@ def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
         v = spec.variant(variant)
         for name, arg in v.params:
             if name not in texts:
-                raise UnknownNameError(f"variant `{v.name}` sets `{name}`, which is not in `params:`"
-                                       f"{did_you_mean(name, [*texts, 'input'])}", arg.where, code="E210")  # fmt: skip
+                raise UnknownNameError(
+                    f"variant `{v.name}` sets `{name}`, which is not in `params:`"
+                    f"{did_you_mean(name, [*texts, 'input'])}",
+                    arg.where,
+                    code="E210",
+                )
             texts[name] = arg
         if v.input is not None:
             input_dims = v.input.dims
     for name, text in (sets or {}).items():
         if name not in texts:
-            raise UnknownNameError(f"--set {name}=...: the spec has no parameter `{name}`{did_you_mean(name, texts)}"
-                                   f"; params: {', '.join(texts) or 'none'}", Location(spec.file), code="E210")
+            raise UnknownNameError(
+                f"--set {name}=...: the spec has no parameter `{name}`{did_you_mean(name, texts)}"
+                f"; params: {', '.join(texts) or 'none'}",
+                Location(spec.file),
+                code="E210",
+            )
         texts[name] = Arg(text, Location("--set"))
     env: dict[str, Value] = {}
     shape = Shape(input_dims)
@@ -820,8 +1033,13 @@ def resolve_params(spec: ArchitectureSpec, variant: str | None = None,
 
 
 @without_gc
-def build_graph(spec: ArchitectureSpec, variant: str | None = None, sets: Mapping[str, str] | None = None,
-                input_shape: Shape | None = None, no_bias: bool = False) -> Graph:  # fmt: skip
+def build_graph(
+    spec: ArchitectureSpec,
+    variant: str | None = None,
+    sets: Mapping[str, str] | None = None,
+    input_shape: Shape | None = None,
+    no_bias: bool = False,
+) -> Graph:
     """Expand ``spec`` (with a variant, ``--set`` overrides and an input override) into a :class:`Graph`.
 
     Inline ``=>`` assertions are checked only for the spec as written (no variant, no

@@ -19,8 +19,14 @@ from .shapes import Shape
 from .spec import did_you_mean, load_spec
 
 
-def analyze_spec(spec: str | Path, variant: str | None = None, sets: Mapping[str, str] | None = None,
-                 input_shape: Shape | None = None, no_bias: bool = False, batch: int = 1) -> Report:  # fmt: skip
+def analyze_spec(
+    spec: str | Path,
+    variant: str | None = None,
+    sets: Mapping[str, str] | None = None,
+    input_shape: Shape | None = None,
+    no_bias: bool = False,
+    batch: int = 1,
+) -> Report:
     """Load a spec (a path or a bundled name), expand it and count it.
 
     ``variant`` selects a named variant (a bundled name such as ``resnet152`` may select one
@@ -51,8 +57,7 @@ def select_layers(report: Report, name: str) -> list[LayerResult]:
     found = report.find(name)
     if found:
         return found
-    tails = sorted({r.path for r in report.layers if r.path.rsplit(".", 1)[-1] == name or
-                    f".{name}." in f".{r.path}."})  # fmt: skip
+    tails = sorted({r.path for r in report.layers if r.path.rsplit(".", 1)[-1] == name or f".{name}." in f".{r.path}."})
     groups = sorted({r.path[: r.path.index(name) + len(name)] for r in report.layers if f".{name}." in f".{r.path}."})
     if len(groups) == 1:
         return report.find(groups[0])
@@ -60,12 +65,19 @@ def select_layers(report: Report, name: str) -> list[LayerResult]:
         return report.find(tails[0])
     if len(groups) > 1 or len(tails) > 1:
         options = groups or tails
-        raise CnncalcError(f"`{name}` is ambiguous: it names {len(options)} layers or blocks, e.g. "
-                           + ", ".join(f"`{o}`" for o in options[:5]), Location(report.file), code="E206")
+        raise CnncalcError(
+            f"`{name}` is ambiguous: it names {len(options)} layers or blocks, e.g. "
+            + ", ".join(f"`{o}`" for o in options[:5]),
+            Location(report.file),
+            code="E206",
+        )
     paths = [r.path for r in report.layers]
     segments = {seg for p in paths for seg in p.split(".")}
-    raise CnncalcError(f"no layer `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
-                       Location(report.file), code="E206")  # fmt: skip
+    raise CnncalcError(
+        f"no layer `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
+        Location(report.file),
+        code="E206",
+    )
 
 
 __all__ = ["analyze_spec", "library_reports", "select_layers", "Found"]

@@ -159,8 +159,11 @@ def _diagram(report: Report, depth: int | None) -> _Diagram:
     edges.extend(_Edge(s, d, ", ".join(shapes)) for (s, d), shapes in pairs.items())
 
     name = report.name + (f" [{report.variant}]" if report.variant else "")
-    title = (name, f"input {report.input}, output {report.output}",
-             f"params {num(report.total.params)}; MACs {num(report.total.macs)}")  # fmt: skip
+    title = (
+        name,
+        f"input {report.input}, output {report.output}",
+        f"params {num(report.total.params)}; MACs {num(report.total.macs)}",
+    )
     return _Diagram(title, root, tuple(edges))
 
 

@@ -34,8 +34,14 @@ def console(width: int | None = None, stderr: bool = False) -> Console:
     if width is None and os.environ.get("COLUMNS", "").isdigit():
         width = int(os.environ["COLUMNS"])
     no_color = "NO_COLOR" in os.environ
-    return Console(width=width, stderr=stderr, no_color=no_color, highlight=False, soft_wrap=False,
-                   color_system=None if no_color else "auto")  # fmt: skip
+    return Console(
+        width=width,
+        stderr=stderr,
+        no_color=no_color,
+        highlight=False,
+        soft_wrap=False,
+        color_system=None if no_color else "auto",
+    )
 
 
 def emit(out: Console, renderable: RenderableType) -> None:
@@ -53,19 +59,25 @@ def emit(out: Console, renderable: RenderableType) -> None:
     out.print(renderable, crop=False, soft_wrap=True)
 
 
-def grid(headers: Sequence[str], justify: Sequence[str], rows: Sequence[tuple[Sequence[str], str | None]],
-         footer: Sequence[str] | None = None) -> Text:  # fmt: skip
+def grid(
+    headers: Sequence[str],
+    justify: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], str | None]],
+    footer: Sequence[str] | None = None,
+) -> Text:
     """A plain, fast table: columns sized to their longest cell, a rule under the header and above the footer.
 
     (rich's Table measures every cell through its layout engine: seconds for ResNet-152's 560 rows.)
     """
     cols = range(len(headers))
-    widths = [max([len(headers[j]), *(len(cells[j]) for cells, _ in rows), len(footer[j]) if footer else 0])
-              for j in cols]  # fmt: skip
+    widths = [
+        max([len(headers[j]), *(len(cells[j]) for cells, _ in rows), len(footer[j]) if footer else 0]) for j in cols
+    ]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(widths[j]) if justify[j] == "left" else c.rjust(widths[j])
-                         for j, c in enumerate(cells)).rstrip()  # fmt: skip
+        return "  ".join(
+            c.ljust(widths[j]) if justify[j] == "left" else c.rjust(widths[j]) for j, c in enumerate(cells)
+        ).rstrip()
 
     rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
     text = Text()
@@ -159,8 +171,10 @@ OPS_COLUMN = Column("ops", "right", lambda r: num(r.totals.ops), lambda rep: num
 def bar_columns(report: Report) -> tuple[Column, ...]:
     """Share-of-total bars for MACs and params."""
     t = report.total
-    return (Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else ""),
-            Column("params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else ""))
+    return (
+        Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else ""),
+        Column("params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else ""),
+    )
 
 
 def _layer_row(r: LayerResult) -> Row:
@@ -188,8 +202,11 @@ def conventions_line(report: Report) -> str:
     """What the numbers mean, printed under every table."""
     bias = "no bias (--no-bias)" if report.no_bias else "bias as written"
     t = report.total
-    batch = f"batch {report.batch} (MACs, FLOPs, activations x{report.batch}; params per model)" \
-        if report.batch > 1 else "batch 1"
+    batch = (
+        f"batch {report.batch} (MACs, FLOPs, activations x{report.batch}; params per model)"
+        if report.batch > 1
+        else "batch 1"
+    )
     return (
         f"{bias}; params = weights {num(t.weights)} + biases {num(t.biases)} (incl. BN gamma/beta); "
         f"buffers (BN running stats, fixed values) {num(t.buffers)}, not params; "
@@ -216,29 +233,43 @@ def report_table(report: Report, depth: int | None = None, ops: bool = False, ba
     table = grid([c.header for c in cols], [c.justify for c in cols], rows, [c.footer(report) for c in cols])
     notes = [Text(conventions_line(report), style="dim")]
     if ops:
-        notes.append(Text("ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per "
-                          "element), activations (1 per element), joins, LRN, bias adds; see README", style="dim"))
+        notes.append(
+            Text(
+                "ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per "
+                "element), activations (1 per element), joins, LRN, bias adds; see README",
+                style="dim",
+            )
+        )
     if report.rf_note:
-        notes.append(Text(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}",
-                          style="dim"))  # fmt: skip
+        notes.append(
+            Text(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}", style="dim")
+        )
     return Group(Text(_title(report), style="bold"), table, *notes)
 
 
 def memory_table(mem: Memory, batch: int = 1) -> Group:
     """Memory estimates as a small table, with what the model assumes."""
     rows = [
-        ("parameters", mem.params), ("buffers (BN statistics, fixed values)", mem.buffers),
+        ("parameters", mem.params),
+        ("buffers (BN statistics, fixed values)", mem.buffers),
         ("activations, every output kept (no reuse)", mem.activations),
         (f"activations, peak under liveness (at {mem.peak_at})", mem.peak),
         ("inference: parameters + buffers + peak activations", mem.inference),
-        ("training: activations kept for backward", mem.train_activations), ("training: gradients", mem.gradients),
+        ("training: activations kept for backward", mem.train_activations),
+        ("training: gradients", mem.gradients),
         (f"training: optimizer state ({mem.optimizer})", mem.optimizer_state),
         ("training total: activations + weights + gradients + state + buffers", mem.training),
-    ]  # fmt: skip
+    ]
     table = grid(("memory", "bytes", ""), ("left", "right", "right"), [((k, num(v), size(v)), None) for k, v in rows])
-    return Group(Text(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", style="bold"),
-                 table, Text("liveness: a tensor lives from its producer to its last reader; branch outputs awaiting "
-                             "a join coexist; nothing in place; no workspace or framework overhead", style="dim"))
+    return Group(
+        Text(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", style="bold"),
+        table,
+        Text(
+            "liveness: a tensor lives from its producer to its last reader; branch outputs awaiting "
+            "a join coexist; nothing in place; no workspace or framework overhead",
+            style="dim",
+        ),
+    )
 
 
 def seconds(t: float) -> str:
@@ -263,31 +294,62 @@ def roofline_table(roof: Roofline, depth: int | None = None) -> Group:
         compute = sum(r.time for r in rs if r.bound == "compute")
         bound = "compute" if compute > t / 2 else "memory"
         rows.append(((key, num(sum(r.flops for r in rs)), num(sum(r.bytes for r in rs)), seconds(t), bound), None))
-    table = grid(("layer", "FLOPs", "bytes moved", "time", "bound"), ("left", "right", "right", "right", "left"),
-                 rows, ("total", num(roof.flops), num(roof.bytes), seconds(roof.time),
-                        f"{100 * roof.compute_share:.0f}% of time compute-bound"))  # fmt: skip
-    head = (f"latency ESTIMATE on {roof.device.name} ({roof.dtype}, batch {roof.batch}): {seconds(roof.time)}, "
-            f"{roof.throughput:,.0f} samples/s")  # fmt: skip
-    return Group(Text(head, style="bold"), table, Text(ASSUMPTIONS + f"; device figures: {roof.device.source}",
-                                                       style="dim"))
+    table = grid(
+        ("layer", "FLOPs", "bytes moved", "time", "bound"),
+        ("left", "right", "right", "right", "left"),
+        rows,
+        (
+            "total",
+            num(roof.flops),
+            num(roof.bytes),
+            seconds(roof.time),
+            f"{100 * roof.compute_share:.0f}% of time compute-bound",
+        ),
+    )
+    head = (
+        f"latency ESTIMATE on {roof.device.name} ({roof.dtype}, batch {roof.batch}): {seconds(roof.time)}, "
+        f"{roof.throughput:,.0f} samples/s"
+    )
+    return Group(
+        Text(head, style="bold"), table, Text(ASSUMPTIONS + f"; device figures: {roof.device.source}", style="dim")
+    )
 
 
 def roofline_dict(roof: Roofline) -> dict[str, Any]:
     """The latency estimate as JSON (FLOPs and bytes exact; seconds are estimates)."""
-    return {"device": roof.device.key, "device_name": roof.device.name, "dtype": roof.dtype, "batch": roof.batch,
-            "estimate": True, "flops": roof.flops, "bytes": roof.bytes, "seconds": roof.time,
-            "compute_bound_share": roof.compute_share, "source": roof.device.source,
-            "layers": [{"path": r.path, "flops": r.flops, "bytes": r.bytes, "seconds": r.time, "bound": r.bound}
-                       for r in roof.layers]}  # fmt: skip
+    return {
+        "device": roof.device.key,
+        "device_name": roof.device.name,
+        "dtype": roof.dtype,
+        "batch": roof.batch,
+        "estimate": True,
+        "flops": roof.flops,
+        "bytes": roof.bytes,
+        "seconds": roof.time,
+        "compute_bound_share": roof.compute_share,
+        "source": roof.device.source,
+        "layers": [
+            {"path": r.path, "flops": r.flops, "bytes": r.bytes, "seconds": r.time, "bound": r.bound}
+            for r in roof.layers
+        ],
+    }
 
 
 def devices_table(devs: Sequence[Device]) -> Group:
     """``cnncalc devices``."""
     dtypes = sorted({d for dev in devs for d in dev.peak_flops}, key=["fp32", "tf32", "fp16", "bf16", "int8"].index)
-    rows = [((dev.key, *(short(dev.peak_flops[d]) if d in dev.peak_flops else "-" for d in dtypes),
-              f"{short(dev.bandwidth)}B/s"), None) for dev in devs]  # fmt: skip
-    table = grid(("device", *(f"{d} /s" for d in dtypes), "bandwidth"), ("left", *["right"] * (len(dtypes) + 1)),
-                 rows)  # fmt: skip
+    rows = [
+        (
+            (
+                dev.key,
+                *(short(dev.peak_flops[d]) if d in dev.peak_flops else "-" for d in dtypes),
+                f"{short(dev.bandwidth)}B/s",
+            ),
+            None,
+        )
+        for dev in devs
+    ]
+    table = grid(("device", *(f"{d} /s" for d in dtypes), "bandwidth"), ("left", *["right"] * (len(dtypes) + 1)), rows)
     sources = Text("\n".join(f"{dev.key}: {dev.source}" for dev in devs), style="dim")
     return Group(Text("device profiles (peak, dense; theoretical)", style="bold"), table, sources)
 
@@ -344,17 +406,35 @@ def _jsonable(v: Any) -> Any:
 
 def totals_dict(t: Totals) -> dict[str, int]:
     """Totals as JSON."""
-    return {"params": t.params, "weights": t.weights, "biases": t.biases, "buffers": t.buffers,
-            "macs": t.macs, "flops": t.flops, "activations": t.activations, "ops": t.ops}  # fmt: skip
+    return {
+        "params": t.params,
+        "weights": t.weights,
+        "biases": t.biases,
+        "buffers": t.buffers,
+        "macs": t.macs,
+        "flops": t.flops,
+        "activations": t.activations,
+        "ops": t.ops,
+    }
 
 
 def memory_dict(mem: Memory) -> dict[str, Any]:
     """Memory estimates as JSON (bytes)."""
-    return {"dtype": mem.dtype, "bytes_per_value": mem.bytes_per_value, "params": mem.params,
-            "buffers": mem.buffers, "activations": mem.activations, "peak_activations": mem.peak,
-            "peak_at": mem.peak_at, "inference": mem.inference, "train_activations": mem.train_activations,
-            "gradients": mem.gradients, "optimizer": mem.optimizer, "optimizer_state": mem.optimizer_state,
-            "training": mem.training}  # fmt: skip
+    return {
+        "dtype": mem.dtype,
+        "bytes_per_value": mem.bytes_per_value,
+        "params": mem.params,
+        "buffers": mem.buffers,
+        "activations": mem.activations,
+        "peak_activations": mem.peak,
+        "peak_at": mem.peak_at,
+        "inference": mem.inference,
+        "train_activations": mem.train_activations,
+        "gradients": mem.gradients,
+        "optimizer": mem.optimizer,
+        "optimizer_state": mem.optimizer_state,
+        "training": mem.training,
+    }
 
 
 def layer_dict(r: LayerResult) -> dict[str, Any]:
@@ -422,15 +502,31 @@ def report_csv(report: Report, depth: int | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
-    rows = [_group_row(k, rs, "group") for k, rs in report.groups(depth)] if depth else [
-        _layer_row(r) for r in report.layers]  # fmt: skip
+    rows = (
+        [_group_row(k, rs, "group") for k, rs in report.groups(depth)]
+        if depth
+        else [_layer_row(r) for r in report.layers]
+    )
     for row in rows:
         t = row.totals
-        w.writerow((row.path, row.op, str(row.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops,
-                    t.activations))  # fmt: skip
+        w.writerow(
+            (
+                row.path,
+                row.op,
+                str(row.output),
+                t.params,
+                t.weights,
+                t.biases,
+                t.buffers,
+                t.macs,
+                t.flops,
+                t.activations,
+            )
+        )
     t = report.total
-    w.writerow(("total", "", str(report.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops,
-                t.activations))  # fmt: skip
+    w.writerow(
+        ("total", "", str(report.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops, t.activations)
+    )
     return buf.getvalue()
 
 
@@ -448,8 +544,9 @@ def report_markdown(report: Report, depth: int | None = None) -> str:
         if row.kind == "subtotal":
             cells[0] = f"*{cells[0]} (sum)*"
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("| " + " | ".join(f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in COLUMNS)
-                 + " |")  # fmt: skip
+    lines.append(
+        "| " + " | ".join(f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in COLUMNS) + " |"
+    )
     lines += ["", f"_{_md_escape(conventions_line(report))}_", ""]
     return "\n".join(lines)
 
@@ -457,9 +554,12 @@ def report_markdown(report: Report, depth: int | None = None) -> str:
 # --------------------------------------------------------------------------- comparison
 
 _COMPARE_ROWS: tuple[tuple[str, str], ...] = (
-    ("params", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activations", "activations"),
+    ("params", "params"),
+    ("MACs", "macs"),
+    ("FLOPs", "flops"),
+    ("activations", "activations"),
     ("buffers", "buffers"),
-)  # fmt: skip
+)
 
 
 def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = False) -> Group:
@@ -468,8 +568,19 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
     With ``bars``, each architecture's MACs and params as a bar against the largest of the compared ones, and
     each block's share of its architecture's MACs in the per-block table.
     """
-    headers: tuple[str, ...] = ("", "input", "output", "params", "x", "MACs", "x", "FLOPs", "activations", "x",
-                                "buffers")  # fmt: skip
+    headers: tuple[str, ...] = (
+        "",
+        "input",
+        "output",
+        "params",
+        "x",
+        "MACs",
+        "x",
+        "FLOPs",
+        "activations",
+        "x",
+        "buffers",
+    )
     most_macs = max((r.total.macs for r in comp.reports), default=0)
     most_params = max((r.total.params for r in comp.reports), default=0)
     if bars:
@@ -477,15 +588,27 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
     rows = []
     for i, rep in enumerate(comp.reports):
         t = rep.total
-        cells = [comp.label(i), str(rep.input), str(rep.output), num(t.params), ratio(comp.ratio(i, "params")),
-                 num(t.macs), ratio(comp.ratio(i, "macs")), num(t.flops), num(t.activations),
-                 ratio(comp.ratio(i, "activations")), num(t.buffers)]  # fmt: skip
+        cells = [
+            comp.label(i),
+            str(rep.input),
+            str(rep.output),
+            num(t.params),
+            ratio(comp.ratio(i, "params")),
+            num(t.macs),
+            ratio(comp.ratio(i, "macs")),
+            num(t.flops),
+            num(t.activations),
+            ratio(comp.ratio(i, "activations")),
+            num(t.buffers),
+        ]
         if bars:
             cells += [bar(t.macs, most_macs), bar(t.params, most_params)]
         rows.append((cells, None))
     justify = ["left"] + ["right"] * 10 + ["left"] * (2 if bars else 0)
-    parts: list[RenderableType] = [Text("comparison (x: ratio to the first)", style="bold"),
-                                   grid(headers, justify, rows)]  # fmt: skip
+    parts: list[RenderableType] = [
+        Text("comparison (x: ratio to the first)", style="bold"),
+        grid(headers, justify, rows),
+    ]
     if depth is not None:
         body: list[tuple[Sequence[str], str | None]] = []
         for key, totals in comp.rows(depth):
@@ -496,20 +619,35 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
                     row.append("" if tot is None else bar(tot.macs, rep.total.macs))
             body.append((row, None))
         per = ("MACs", "params", "share of MACs") if bars else ("MACs", "params")
-        heads = ["block"] + [f"{comp.label(i)} {h}" if h == "MACs" else h for i in range(len(comp.reports)) for h in per]
+        heads = ["block"] + [
+            f"{comp.label(i)} {h}" if h == "MACs" else h for i in range(len(comp.reports)) for h in per
+        ]
         justify_b = ["left"] + [("left" if h == "share of MACs" else "right") for _ in comp.reports for h in per]
         parts += [Text(f"\nper block (path depth {depth})", style="bold"), grid(heads, justify_b, body)]
-    parts.append(Text("MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
-                      "BN gamma/beta; per sample", style="dim"))  # fmt: skip
+    parts.append(
+        Text(
+            "MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
+            "BN gamma/beta; per sample",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 
 def library_table(rows: Sequence[tuple[str, Report]]) -> Group:
     """``cnncalc list``: name, input, output, params, MACs, source (its first sentence)."""
-    body = [((name, str(r.input), str(r.output), num(r.total.params), num(r.total.macs),
-              r.source.split(". ")[0][:80]), None) for name, r in rows]  # fmt: skip
-    table = grid(("name", "input", "output", "params", "MACs", "source"),
-                 ("left", "right", "right", "right", "right", "left"), body)  # fmt: skip
+    body = [
+        (
+            (name, str(r.input), str(r.output), num(r.total.params), num(r.total.macs), r.source.split(". ")[0][:80]),
+            None,
+        )
+        for name, r in rows
+    ]
+    table = grid(
+        ("name", "input", "output", "params", "MACs", "source"),
+        ("left", "right", "right", "right", "right", "left"),
+        body,
+    )
     return Group(Text("bundled specs (cnncalc show NAME)", style="bold"), table)
 
 
@@ -532,8 +670,20 @@ def comparison_csv(comp: Comparison) -> str:
     w.writerow(("label", "name", "variant", "input", "output", "params", "macs", "flops", "activations", "buffers"))
     for i, r in enumerate(comp.reports):
         t = r.total
-        w.writerow((comp.label(i), r.name, r.variant or "", str(r.input), str(r.output), t.params, t.macs, t.flops, t.activations,
-                    t.buffers))  # fmt: skip
+        w.writerow(
+            (
+                comp.label(i),
+                r.name,
+                r.variant or "",
+                str(r.input),
+                str(r.output),
+                t.params,
+                t.macs,
+                t.flops,
+                t.activations,
+                t.buffers,
+            )
+        )
     return buf.getvalue()
 
 

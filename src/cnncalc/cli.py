@@ -84,32 +84,59 @@ def _sets(values: tuple[str, ...]) -> dict[str, str]:
 
 def config_options(f: F) -> F:
     """--variant, --set, --input, --batch and --no-bias, shared by show, compare and check."""
-    f = click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
-                     help="Samples per batch: multiplies MACs, FLOPs, ops and activations, never params.")(f)  # fmt: skip
-    f = click.option("--no-bias", is_flag=True, help="Count as if no conv or fc layer had a bias (the lecture's "
-                     "'without bias' figures).")(f)  # fmt: skip
-    f = click.option("--input", "input_shape", type=_ShapeType(), help="Evaluate at another input size, e.g. "
-                     "448x448x3 (inline => assertions are then skipped).")(f)  # fmt: skip
-    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-                     help="Override a spec parameter (repeatable), e.g. --set alpha=0.75.")(f)  # fmt: skip
+    f = click.option(
+        "--batch",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="Samples per batch: multiplies MACs, FLOPs, ops and activations, never params.",
+    )(f)
+    f = click.option(
+        "--no-bias",
+        is_flag=True,
+        help="Count as if no conv or fc layer had a bias (the lecture's 'without bias' figures).",
+    )(f)
+    f = click.option(
+        "--input",
+        "input_shape",
+        type=_ShapeType(),
+        help="Evaluate at another input size, e.g. 448x448x3 (inline => assertions are then skipped).",
+    )(f)
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override a spec parameter (repeatable), e.g. --set alpha=0.75.",
+    )(f)
     f = click.option("--variant", help="Use a named variant from the spec's `variants:`.")(f)
     return f
 
 
-def _analyze(name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
-             batch: int = 1) -> Any:  # fmt: skip
+def _analyze(
+    name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int = 1
+) -> Any:
     from .api import analyze_spec
 
-    return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias,
-                        batch=batch)  # fmt: skip
+    return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias, batch=batch)
 
 
 def memory_options(f: F) -> F:
     """--dtype and --optimizer for the memory estimate."""
-    f = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="sgd", show_default=True,
-                     help="Optimizer state in the training-memory estimate (0, 1 or 2 values per parameter).")(f)
-    f = click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "int8"]), default="fp32",
-                     show_default=True, help="Bytes per value for the memory estimate.")(f)  # fmt: skip
+    f = click.option(
+        "--optimizer",
+        type=click.Choice(["sgd", "momentum", "adam"]),
+        default="sgd",
+        show_default=True,
+        help="Optimizer state in the training-memory estimate (0, 1 or 2 values per parameter).",
+    )(f)
+    f = click.option(
+        "--dtype",
+        type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+        default="fp32",
+        show_default=True,
+        help="Bytes per value for the memory estimate.",
+    )(f)
     return f
 
 
@@ -140,8 +167,11 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
             command = f"cnncalc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "cnncalc"
-            click.echo(f"cnncalc: internal error, please report: {type(exc).__name__}: {exc} (in `{command}`; "
-                       "`cnncalc --traceback ...` shows the trace)", err=True)  # fmt: skip
+            click.echo(
+                f"cnncalc: internal error, please report: {type(exc).__name__}: {exc} (in `{command}`; "
+                "`cnncalc --traceback ...` shows the trace)",
+                err=True,
+            )
             ctx.exit(ExitCode.INTERNAL)
 
 
@@ -166,18 +196,42 @@ FORMATS = click.Choice(["table", "json", "csv", "markdown"])
 @memory_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Collapse rows to blocks at this path depth.")
-@click.option("--ops", is_flag=True, help="Add a column of element-wise operations (pooling, BN, activations, "
-              "joins, bias adds), counted apart from MACs.")  # fmt: skip
+@click.option(
+    "--ops",
+    is_flag=True,
+    help="Add a column of element-wise operations (pooling, BN, activations, "
+    "joins, bias adds), counted apart from MACs.",
+)
 @click.option("--bars", is_flag=True, help="Add bars showing each row's share of MACs and of params.")
-@click.option("--memory", "show_memory", is_flag=True, help="Print the memory estimate (parameters, activations, "
-              "peak, training) under the table.")  # fmt: skip
+@click.option(
+    "--memory",
+    "show_memory",
+    is_flag=True,
+    help="Print the memory estimate (parameters, activations, peak, training) under the table.",
+)
 @click.option("--explain", is_flag=True, help="Print every layer's formulas with its numbers substituted.")
-@click.option("--device", help="Add a roofline latency estimate on a bundled device profile (see `cnncalc "
-              "devices`), in --dtype.")  # fmt: skip
+@click.option(
+    "--device", help="Add a roofline latency estimate on a bundled device profile (see `cnncalc devices`), in --dtype."
+)
 @click.option("--width", type=click.IntRange(40), help="Table width in characters (default: the terminal's).")
-def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int,
-         dtype: str, optimizer: str, fmt: str, depth: int | None, ops: bool, bars: bool, show_memory: bool,
-         explain: bool, device: str | None, width: int | None) -> None:  # fmt: skip
+def show(
+    spec: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+    dtype: str,
+    optimizer: str,
+    fmt: str,
+    depth: int | None,
+    ops: bool,
+    bars: bool,
+    show_memory: bool,
+    explain: bool,
+    device: str | None,
+    width: int | None,
+) -> None:
     """Per-layer table: output HxWxC, params, MACs, activations, receptive field, with totals.
 
     \b
@@ -232,8 +286,9 @@ def show(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any
 @click.argument("spec")
 @click.argument("layer")
 @config_options
-def explain_(spec: str, layer: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
-             batch: int) -> None:  # fmt: skip
+def explain_(
+    spec: str, layer: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int
+) -> None:
     """Explain one layer (or block): its formulas with the numbers substituted.
 
     LAYER is a path (`conv1.conv`), a block path (`inception3a`: every layer in it) or a unique name.
@@ -257,8 +312,18 @@ def explain_(spec: str, layer: str, variant: str | None, sets: tuple[str, ...], 
 @click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
 @click.option("--bars", is_flag=True, help="Add bars: each architecture against the largest, each block's share.")
 @click.option("--width", type=click.IntRange(40), help="Table width in characters.")
-def compare(specs: tuple[str, ...], variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool,
-            batch: int, fmt: str, depth: int | None, bars: bool, width: int | None) -> None:  # fmt: skip
+def compare(
+    specs: tuple[str, ...],
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+    fmt: str,
+    depth: int | None,
+    bars: bool,
+    width: int | None,
+) -> None:
     """Architectures side by side: params, MACs, FLOPs, output, with ratios to the first.
 
     A SPEC may carry a variant after a colon: `alexnet:one-tower`.
@@ -304,15 +369,31 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="text: file:line:col lines; json: a list of diagnostics; github: "
-              "GitHub Actions annotations.")  # fmt: skip
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text: file:line:col lines; json: a list of diagnostics; github: GitHub Actions annotations.",
+)
 @click.option("--max-params", type=_Count(), help="Fail a spec whose params exceed this (25M, 1.5G...).")
 @click.option("--max-macs", type=_Count(), help="Fail a spec whose MACs exceed this (4.1G...).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the summary.")
 @config_options
-def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: int | None, quiet: bool,
-          variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> None:  # fmt: skip
+def check(
+    paths: tuple[str, ...],
+    fmt: str,
+    max_params: int | None,
+    max_macs: int | None,
+    quiet: bool,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+) -> None:
     """Check specs: every file, directory (recursively) or glob; every variant.
 
     Parses and evaluates each spec and each of its variants, checks inline `=>` shapes and
@@ -330,27 +411,53 @@ def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: in
 
     files = _expand(paths)
     overrides = _sets(sets)
-    results = [check_spec_file(f, max_params, max_macs, variant=variant, sets=overrides, input_shape=input_shape,
-                               no_bias=no_bias, batch=batch) for f in files]  # fmt: skip
+    results = [
+        check_spec_file(
+            f,
+            max_params,
+            max_macs,
+            variant=variant,
+            sets=overrides,
+            input_shape=input_shape,
+            no_bias=no_bias,
+            batch=batch,
+        )
+        for f in files
+    ]
     failed = [r for r in results if not r.ok]
     if fmt == "json":
         out = []
         for r in results:
             for d in r.diagnostics:
                 loc = d.location
-                out.append({"file": loc.file if loc else r.file, "line": loc.line if loc else 0,
-                            "column": loc.column if loc else 0, "severity": d.severity, "code": d.code,
-                            "message": d.message, "path": loc.path if loc else "", "notes": list(d.notes)})  # fmt: skip
+                out.append(
+                    {
+                        "file": loc.file if loc else r.file,
+                        "line": loc.line if loc else 0,
+                        "column": loc.column if loc else 0,
+                        "severity": d.severity,
+                        "code": d.code,
+                        "message": d.message,
+                        "path": loc.path if loc else "",
+                        "notes": list(d.notes),
+                    }
+                )
         click.echo(json.dumps(out, indent=1))
     else:
         for r in results:
             for d in r.diagnostics:
                 if fmt == "github":
                     loc = d.location
-                    msg = (d.message + "".join(f"\n{n}" for n in d.notes)).replace("%", "%25").replace(
-                        "\r", "%0D").replace("\n", "%0A")  # fmt: skip
-                    click.echo(f"::{d.severity} file={loc.file if loc else r.file},line={loc.line if loc else 1},"
-                               f"col={loc.column if loc else 1}::{msg}")  # fmt: skip
+                    msg = (
+                        (d.message + "".join(f"\n{n}" for n in d.notes))
+                        .replace("%", "%25")
+                        .replace("\r", "%0D")
+                        .replace("\n", "%0A")
+                    )
+                    click.echo(
+                        f"::{d.severity} file={loc.file if loc else r.file},line={loc.line if loc else 1},"
+                        f"col={loc.column if loc else 1}::{msg}"
+                    )
                 else:
                     click.echo(d.headline() + "".join(f"\n  = {n}" for n in d.notes))
             if not quiet and fmt == "text" and r.ok:
@@ -363,11 +470,26 @@ def check(paths: tuple[str, ...], fmt: str, max_params: int | None, max_macs: in
 @cli.command()
 @click.argument("spec")
 @config_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True,
-              help="mermaid (renders in GitHub Markdown) or dot (Graphviz: dot -Tsvg).")  # fmt: skip
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (renders in GitHub Markdown) or dot (Graphviz: dot -Tsvg).",
+)
 @click.option("--depth", type=click.IntRange(1), help="Collapse blocks below this path depth into one node each.")
-def graph(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int,
-          fmt: str, depth: int | None) -> None:  # fmt: skip
+def graph(
+    spec: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+    fmt: str,
+    depth: int | None,
+) -> None:
     """The layer graph with shapes on the edges, blocks as (collapsible) subgraphs.
 
     \b
@@ -383,13 +505,33 @@ def graph(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: An
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), required=True,
-              help="The chart file: .png or .svg.")  # fmt: skip
-@click.option("--y", "y_axis", type=click.Choice(["auto", "top1", "params"]), default="auto", show_default=True,
-              help="y axis: top-1 accuracy (where specs state one) or params; auto picks accuracy when all have one.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="The chart file: .png or .svg.",
+)
+@click.option(
+    "--y",
+    "y_axis",
+    type=click.Choice(["auto", "top1", "params"]),
+    default="auto",
+    show_default=True,
+    help="y axis: top-1 accuracy (where specs state one) or params; auto picks accuracy when all have one.",
+)
 @config_options
-def plot(specs: tuple[str, ...], out: str, y_axis: str, variant: str | None, sets: tuple[str, ...], input_shape: Any,
-         no_bias: bool, batch: int) -> None:  # fmt: skip
+def plot(
+    specs: tuple[str, ...],
+    out: str,
+    y_axis: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+) -> None:
     """A Canziani-style chart: MACs against accuracy (or params), marker area = params.
 
     Needs matplotlib, an optional extra: pip install 'cnncalc[plot]'. A SPEC may carry a variant after a
@@ -421,8 +563,15 @@ def devices(fmt: str) -> None:
 
     devs = load_devices()
     if fmt == "json":
-        click.echo(json.dumps({k: {"name": d.name, "peak_flops": dict(d.peak_flops), "bandwidth": d.bandwidth,
-                                   "source": d.source} for k, d in devs.items()}, indent=1))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    k: {"name": d.name, "peak_flops": dict(d.peak_flops), "bandwidth": d.bandwidth, "source": d.source}
+                    for k, d in devs.items()
+                },
+                indent=1,
+            )
+        )
         return
     render.emit(render.console(), render.devices_table(list(devs.values())))
 
@@ -444,9 +593,24 @@ def list_(fmt: str, width: int | None) -> None:
     broken = [(n, r) for n, _, _, r in rows if isinstance(r, CnncalcError)]
     good = [(n, f, v, r) for n, f, v, r in rows if not isinstance(r, CnncalcError)]
     if fmt == "json":
-        click.echo(json.dumps([{"name": n, "file": f, "variant": v, "input": r.input.as_list(),
-                                "output": r.output.as_list(), "params": r.total.params, "macs": r.total.macs,
-                                "source": r.source} for n, f, v, r in good], indent=1))  # fmt: skip
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": n,
+                        "file": f,
+                        "variant": v,
+                        "input": r.input.as_list(),
+                        "output": r.output.as_list(),
+                        "params": r.total.params,
+                        "macs": r.total.macs,
+                        "source": r.source,
+                    }
+                    for n, f, v, r in good
+                ],
+                indent=1,
+            )
+        )
     else:
         from . import render
 

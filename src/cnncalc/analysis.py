@@ -144,15 +144,46 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) 
         lt = L.LAYER_TYPES[node.op]
         ins = list(node.in_shapes)
         w, b = lt.params(node.attrs, ins, node.out)
-        results.append(LayerResult(node.path, node.op, node.in_shapes, node.out, w, b,
-                                   lt.buffers(node.attrs, ins, node.out), lt.macs(node.attrs, ins, node.out) * batch,
-                                   node.attrs, node.info, node.loc, node.side, node.inputs,
-                                   lt.ops(node.attrs, ins, node.out) * batch, rf, jump, batch))  # fmt: skip
+        results.append(
+            LayerResult(
+                node.path,
+                node.op,
+                node.in_shapes,
+                node.out,
+                w,
+                b,
+                lt.buffers(node.attrs, ins, node.out),
+                lt.macs(node.attrs, ins, node.out) * batch,
+                node.attrs,
+                node.info,
+                node.loc,
+                node.side,
+                node.inputs,
+                lt.ops(node.attrs, ins, node.out) * batch,
+                rf,
+                jump,
+                batch,
+            )
+        )
     layers = tuple(results)
-    return Report(graph.name, graph.file, graph.input, graph.output_shape, layers, Totals.of(layers),
-                  graph.variant, graph.params, spec.source if spec else "", graph.no_bias, graph.rounding,
-                  graph.warnings + fields.warnings, _accuracy(spec, graph.variant), batch, graph.output,
-                  fields.note)  # fmt: skip
+    return Report(
+        graph.name,
+        graph.file,
+        graph.input,
+        graph.output_shape,
+        layers,
+        Totals.of(layers),
+        graph.variant,
+        graph.params,
+        spec.source if spec else "",
+        graph.no_bias,
+        graph.rounding,
+        graph.warnings + fields.warnings,
+        _accuracy(spec, graph.variant),
+        batch,
+        graph.output,
+        fields.note,
+    )
 
 
 def _accuracy(spec: ArchitectureSpec | None, variant: str | None) -> tuple[tuple[str, str], ...]:
@@ -213,16 +244,20 @@ def receptive_fields(graph: Graph) -> Fields:
         if rule == "window":
             wins = node.info["windows"]
             pads = node.info["pads"]
-            f = (_window_field(srcs[0][0], wins[0].kernel, wins[0].stride, pads[0], wins[0].dilation),
-                 _window_field(srcs[0][1], wins[1].kernel, wins[1].stride, pads[2], wins[1].dilation))  # fmt: skip
+            f = (
+                _window_field(srcs[0][0], wins[0].kernel, wins[0].stride, pads[0], wins[0].dilation),
+                _window_field(srcs[0][1], wins[1].kernel, wins[1].stride, pads[2], wins[1].dilation),
+            )
         elif rule == "global" or (rule == "adaptive" and x != node.out):
             if x.is_flat:
                 f = srcs[0]
             elif rule == "adaptive":
                 oh, ow = node.out.h, node.out.w
                 # PyTorch's adaptive bins: about ceil(n/o) wide, n//o apart (at least 1 when it enlarges)
-                f = (_window_field(srcs[0][0], -(-x.h // oh), max(x.h // oh, 1), 0, 1),
-                     _window_field(srcs[0][1], -(-x.w // ow), max(x.w // ow, 1), 0, 1))  # fmt: skip
+                f = (
+                    _window_field(srcs[0][0], -(-x.h // oh), max(x.h // oh, 1), 0, 1),
+                    _window_field(srcs[0][1], -(-x.w // ow), max(x.w // ow, 1), 0, 1),
+                )
             else:
                 f = (_window_field(srcs[0][0], x.h, x.h, 0, 1), _window_field(srcs[0][1], x.w, x.w, 0, 1))
         elif rule == "join" and len(srcs) > 1:
@@ -230,16 +265,24 @@ def receptive_fields(graph: Graph) -> Fields:
             # from the inputs that have one.
             spatial = [s for s, shape in zip(srcs, node.in_shapes) if not shape.is_flat and shape.h * shape.w > 1]
             grid = spatial or srcs
-            f = tuple(max((s[a] for s in grid), key=lambda v: v.size)._replace(size=max(s[a].size for s in srcs))
-                      for a in (0, 1))  # type: ignore[assignment]
+            f = tuple(
+                max((s[a] for s in grid), key=lambda v: v.size)._replace(size=max(s[a].size for s in srcs))
+                for a in (0, 1)
+            )  # type: ignore[assignment]
             jumps = {(s[0].jump, s[1].jump) for s in spatial}
             centres = {(s[0].centre2, s[1].centre2) for s in spatial}
             if len(jumps) > 1 or len(centres) > 1:
-                what = "effective strides " + ", ".join(f"{a}x{b}" for a, b in sorted(jumps)) if len(jumps) > 1 \
+                what = (
+                    "effective strides " + ", ".join(f"{a}x{b}" for a, b in sorted(jumps))
+                    if len(jumps) > 1
                     else "field centres " + ", ".join(f"({a / 2:g}, {b / 2:g})" for a, b in sorted(centres))
-                warn = CnncalcError(f"`{node.op}` joins misaligned inputs: {what} differ, so the same position "
-                                    "holds features of different input locations", node.loc.with_path(node.path),
-                                    code="W201")  # fmt: skip
+                )
+                warn = CnncalcError(
+                    f"`{node.op}` joins misaligned inputs: {what} differ, so the same position "
+                    "holds features of different input locations",
+                    node.loc.with_path(node.path),
+                    code="W201",
+                )
                 warn.severity = "warning"
                 warnings.append(warn)
         else:
@@ -247,8 +290,10 @@ def receptive_fields(graph: Graph) -> Fields:
         fields.append(f)
         out.append(((f[0].size, f[1].size), (f[0].jump, f[1].jump)))
         if not note and not node.side and (f[0].size > limit[0] or f[1].size > limit[1]):
-            note = (f"the receptive field exceeds the {graph.input.h}x{graph.input.w} input from `{node.path}` on "
-                    f"({f[0].size}x{f[1].size}): its outer parts see only padding")  # fmt: skip
+            note = (
+                f"the receptive field exceeds the {graph.input.h}x{graph.input.w} input from `{node.path}` on "
+                f"({f[0].size}x{f[1].size}): its outer parts see only padding"
+            )
     return Fields(tuple(out), tuple(warnings), note)
 
 
@@ -324,8 +369,19 @@ def memory(report: Report, dtype: str = "fp32", optimizer: str = "sgd") -> Memor
     acts = sum(sizes)
     t = report.total
     states = OPTIMIZER_STATES[optimizer]
-    return Memory(dtype, b, t.params * b, t.buffers * b, acts * b, peak * b, peak_at, acts * b, t.params * b,
-                  optimizer, states * t.params * b)  # fmt: skip
+    return Memory(
+        dtype,
+        b,
+        t.params * b,
+        t.buffers * b,
+        acts * b,
+        peak * b,
+        peak_at,
+        acts * b,
+        t.params * b,
+        optimizer,
+        states * t.params * b,
+    )
 
 
 # --------------------------------------------------------------------------- comparison
@@ -391,10 +447,16 @@ def _total_failure(key: str, ev: ExpectValue, value: int, report: Report, prefix
     if metric in ("params", "macs", "weights", "biases", "buffers", "activations"):
         top = [r for r in sorted(report.layers, key=lambda r: -getattr(r, metric))[:4] if getattr(r, metric)]
         if top:
-            notes.append(f"layers with the largest {metric}: "
-                         + " · ".join(f"{r.path} {_fmt_int(getattr(r, metric))}" for r in top))  # fmt: skip
-    return ExpectationError(f"{prefix}expect.{key}: expected {ev.text}, computed {_fmt_int(value)} "
-                            f"({sign}{_fmt_int(abs(int(diff)))}{pct})", ev.loc, notes, code="E502")  # fmt: skip
+            notes.append(
+                f"layers with the largest {metric}: "
+                + " · ".join(f"{r.path} {_fmt_int(getattr(r, metric))}" for r in top)
+            )
+    return ExpectationError(
+        f"{prefix}expect.{key}: expected {ev.text}, computed {_fmt_int(value)} ({sign}{_fmt_int(abs(int(diff)))}{pct})",
+        ev.loc,
+        notes,
+        code="E502",
+    )
 
 
 def check_expectations(report: Report, expect: Expectations, prefix: str = "") -> list[ExpectationError]:
@@ -405,30 +467,47 @@ def check_expectations(report: Report, expect: Expectations, prefix: str = "") -
         if not _holds(ev, value):
             failures.append(_total_failure(key, ev, value, report, prefix))
     if expect.output is not None and report.output.dims != expect.output.dims:
-        failures.append(ExpectationError(f"{prefix}expect.output: expected {expect.output.text}, computed "
-                                         f"{report.output}", expect.output.loc, code="E502"))  # fmt: skip
+        failures.append(
+            ExpectationError(
+                f"{prefix}expect.output: expected {expect.output.text}, computed {report.output}",
+                expect.output.loc,
+                code="E502",
+            )
+        )
     for path, loc, entries in expect.layers:
         found = report.find(path)
         if not found:
             paths = {r.path for r in report.layers}
-            failures.append(ExpectationError(f"{prefix}expect.layers: no layer `{path}`{did_you_mean(path, paths)}",
-                                             loc, code="E503"))  # fmt: skip
+            failures.append(
+                ExpectationError(
+                    f"{prefix}expect.layers: no layer `{path}`{did_you_mean(path, paths)}", loc, code="E503"
+                )
+            )
             continue
         sub = Totals.of(found)
         for key, want in entries:
             if isinstance(want, ShapeAssert):
                 got = found[-1].output
                 if got.dims != want.dims:
-                    failures.append(ExpectationError(f"{prefix}expect.layers.{path}.shape: expected {want.text}, "
-                                                     f"computed {got}", want.loc, code="E502"))  # fmt: skip
+                    failures.append(
+                        ExpectationError(
+                            f"{prefix}expect.layers.{path}.shape: expected {want.text}, computed {got}",
+                            want.loc,
+                            code="E502",
+                        )
+                    )
             else:
                 value = sub.get(key)
                 if not _holds(want, value):
-                    failures.append(ExpectationError(
-                        f"{prefix}expect.layers.{path}.{key}: expected {want.text}, computed {_fmt_int(value)}",
-                        want.loc, (f"source: {want.source}",) if want.source else (), code="E502"))  # fmt: skip
+                    failures.append(
+                        ExpectationError(
+                            f"{prefix}expect.layers.{path}.{key}: expected {want.text}, computed {_fmt_int(value)}",
+                            want.loc,
+                            (f"source: {want.source}",) if want.source else (),
+                            code="E502",
+                        )
+                    )
     return failures
-
 
 
 # --------------------------------------------------------------------------- checking files
@@ -455,9 +534,17 @@ def _diag(err: CnncalcError, variant: str | None) -> Diagnostic:
     return d
 
 
-def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: int | None = None, *,
-                    variant: str | None = None, sets: Mapping[str, str] | None = None,
-                    input_shape: Shape | None = None, no_bias: bool = False, batch: int = 1) -> CheckResult:  # fmt: skip
+def check_spec_file(
+    path: str | Path,
+    max_params: int | None = None,
+    max_macs: int | None = None,
+    *,
+    variant: str | None = None,
+    sets: Mapping[str, str] | None = None,
+    input_shape: Shape | None = None,
+    no_bias: bool = False,
+    batch: int = 1,
+) -> CheckResult:
     """Parse ``path``, evaluate the spec and each variant, and check every expectation and budget.
 
     With ``variant`` only that variant is evaluated. Overrides (``sets``, ``input_shape``, ``no_bias``,
@@ -474,11 +561,17 @@ def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: i
     by_variant = {name: exp for name, _, exp in spec.expect.variants}
     for name, loc, _ in spec.expect.variants:
         if name not in known:
-            diags.append(_diag(ExpectationError(
-                f"expect.variants: no variant `{name}`{did_you_mean(name, known)}", loc, code="E504"), None))
+            diags.append(
+                _diag(
+                    ExpectationError(
+                        f"expect.variants: no variant `{name}`{did_you_mean(name, known)}", loc, code="E504"
+                    ),
+                    None,
+                )
+            )
     overridden = bool(sets) or input_shape is not None or no_bias or batch != 1
     configs: list[str] = []
-    for config in ((variant,) if variant is not None else (None, *(v.name for v in spec.variants))):
+    for config in (variant,) if variant is not None else (None, *(v.name for v in spec.variants)):
         configs.append(config or "(base)")
         try:
             report = analyze(build_graph(spec, config, sets, input_shape, no_bias), spec, batch)
@@ -490,10 +583,16 @@ def check_spec_file(path: str | Path, max_params: int | None = None, max_macs: i
         if not overridden:
             expect = spec.expect if config is None else by_variant.get(config, Expectations())
             diags.extend(_diag(f, config) for f in check_expectations(report, expect))
-        for label, limit, value in (("params", max_params, report.total.params), ("MACs", max_macs,
-                                                                                    report.total.macs)):
+        for label, limit, value in (("params", max_params, report.total.params), ("MACs", max_macs, report.total.macs)):
             if limit is not None and value > limit:
-                diags.append(_diag(ExpectationError(
-                    f"{value:,} {label} exceed the budget --max-{label.lower()}={limit:,} (by {value - limit:,})",
-                    Location(file), code="E505"), config))  # fmt: skip
+                diags.append(
+                    _diag(
+                        ExpectationError(
+                            f"{value:,} {label} exceed the budget --max-{label.lower()}={limit:,} (by {value - limit:,})",
+                            Location(file),
+                            code="E505",
+                        ),
+                        config,
+                    )
+                )
     return CheckResult(file, tuple(configs), tuple(diags))

@@ -136,8 +136,9 @@ def _spatial(name: str, shape: Shape) -> None:
         raise ShapeError(f"`{name}` needs an HxWxC input, got the flat vector {shape}")
 
 
-def resolve_pad(pad: Any, n: tuple[int, int], k: tuple[int, int], s: tuple[int, int],
-                d: tuple[int, int]) -> tuple[int, int, int, int]:  # fmt: skip
+def resolve_pad(
+    pad: Any, n: tuple[int, int], k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]
+) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right) from int, Dim, 'same', 'same_lower', 'valid' or a mapping."""
     if isinstance(pad, str):
         if pad == "valid":
@@ -155,16 +156,18 @@ def resolve_pad(pad: Any, n: tuple[int, int], k: tuple[int, int], s: tuple[int, 
 def sliding(name: str, a: Attrs, x: Shape, ctx: Ctx, ceil: bool = False) -> tuple[int, int]:
     """Output H, W of a sliding window op; records windows and padding in ``ctx.info``."""
     _spatial(name, x)
-    wins, pads = _windows(a["kernel"], a["stride"], a.get("dilation", 1), a.get("pad", 0), x, ceil or ctx.rounding == "ceil",
-                          ctx.rounding)  # fmt: skip
+    wins, pads = _windows(
+        a["kernel"], a["stride"], a.get("dilation", 1), a.get("pad", 0), x, ceil or ctx.rounding == "ceil", ctx.rounding
+    )
     ctx.info["windows"] = wins
     ctx.info["pads"] = pads
     return wins[0].out, wins[1].out
 
 
 @functools.lru_cache(maxsize=4096)  # repeated blocks meet the same windows on the same sizes again and again
-def _windows(kernel: Any, stride: Any, dilation: Any, pad: Any, x: Shape, ceil: bool,
-             rounding: str) -> tuple[tuple[Window, ...], tuple[int, int, int, int]]:  # fmt: skip
+def _windows(
+    kernel: Any, stride: Any, dilation: Any, pad: Any, x: Shape, ceil: bool, rounding: str
+) -> tuple[tuple[Window, ...], tuple[int, int, int, int]]:
     k, s, d = pair(kernel), pair(stride), pair(dilation)
     pads = resolve_pad(pad, (x.h, x.w), k, s, d)
     wins: list[Window] = []
@@ -283,8 +286,9 @@ def _check_table(a: Attrs, x: Shape) -> None:
     for j, row in enumerate(table):
         bad = [i for i in row if not 0 <= i < x.c]
         if bad or len(set(row)) != len(row) or not row:
-            raise ShapeError(f"connection table row {j} must list distinct input channels 0..{x.c - 1}, got "
-                             f"{list(row)}", code="E402")  # fmt: skip
+            raise ShapeError(
+                f"connection table row {j} must list distinct input channels 0..{x.c - 1}, got {list(row)}", code="E402"
+            )
 
 
 def _conv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
@@ -305,13 +309,16 @@ def _conv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any
     lines = [f"input {x} -> output {out}: {out.c} filters of {_kernel(a)} x {depth}", *_axes(info)]
     bias = f" + {out.c}" if b else ""
     lines.append(f"params: {weights}{bias} = {n(w + b)}" + ("" if b else " (no bias)"))
-    per_out = f"({_kernel(a)} x {x.c // g})" if table is None else f"({_kernel(a)} x {_connections(a, ins, out)}"\
-        f"/{out.c})"
+    per_out = (
+        f"({_kernel(a)} x {x.c // g})" if table is None else f"({_kernel(a)} x {_connections(a, ins, out)}/{out.c})"
+    )
     if table is None:
         lines.append(f"MACs: {out.h} x {out.w} x {out.c} x {per_out} = {n(_conv_macs(a, ins, out))}")
     else:
-        lines.append(f"MACs: {out.h} x {out.w} x ({_kernel(a)} x {_connections(a, ins, out)} connections) = "
-                     f"{n(_conv_macs(a, ins, out))}")  # fmt: skip
+        lines.append(
+            f"MACs: {out.h} x {out.w} x ({_kernel(a)} x {_connections(a, ins, out)} connections) = "
+            f"{n(_conv_macs(a, ins, out))}"
+        )
     return lines
 
 
@@ -321,18 +328,34 @@ _WINDOW_ARGS = (
     ArgSpec("dilation", "dim", 1),
 )
 
-register(LayerType(
-    "conv", "2-D convolution",
-    (ArgSpec("out", "count", positional=True, doc="output channels"),
-     ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
-     *_WINDOW_ARGS,
-     ArgSpec("groups", "count", 1), ArgSpec("bias", "bool", True),
-     ArgSpec("table", "table", optional=True, doc="partial connections: for each output channel, the input channels it sees")),
-    _conv_shape, _conv_params, _conv_macs,
-    params_doc="kh·kw·(C/groups)·C' + C' bias (with `table`: kh·kw·connections + C')",
-    macs_doc="H'·W'·C'·(C/groups)·kh·kw (with `table`: H'·W'·kh·kw·connections)",
-    ops=_bias_ops, ops_doc="1 bias add per output element (if bias)", explain=_conv_explain, rf="window",
-))  # fmt: skip
+register(
+    LayerType(
+        "conv",
+        "2-D convolution",
+        (
+            ArgSpec("out", "count", positional=True, doc="output channels"),
+            ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
+            *_WINDOW_ARGS,
+            ArgSpec("groups", "count", 1),
+            ArgSpec("bias", "bool", True),
+            ArgSpec(
+                "table",
+                "table",
+                optional=True,
+                doc="partial connections: for each output channel, the input channels it sees",
+            ),
+        ),
+        _conv_shape,
+        _conv_params,
+        _conv_macs,
+        params_doc="kh·kw·(C/groups)·C' + C' bias (with `table`: kh·kw·connections + C')",
+        macs_doc="H'·W'·C'·(C/groups)·kh·kw (with `table`: H'·W'·kh·kw·connections)",
+        ops=_bias_ops,
+        ops_doc="1 bias add per output element (if bias)",
+        explain=_conv_explain,
+        rf="window",
+    )
+)
 
 
 def _dw_attrs(a: Attrs, x: Shape) -> dict[str, Any]:
@@ -343,23 +366,38 @@ def _dw_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any])
     x = ins[0]
     w, b = _conv_params(_dw_attrs(a, x), ins, out)
     mult = a["mult"]
-    lines = [f"input {x} -> output {out}: one {_kernel(a)} filter per input channel"
-             + (f", {mult} per channel" if mult > 1 else "") + " (groups = C)", *_axes(info)]  # fmt: skip
+    lines = [
+        f"input {x} -> output {out}: one {_kernel(a)} filter per input channel"
+        + (f", {mult} per channel" if mult > 1 else "")
+        + " (groups = C)",
+        *_axes(info),
+    ]
     lines.append(f"params: ({_kernel(a)} x 1) x {out.c}" + (f" + {out.c}" if b else "") + f" = {n(w + b)}")
     lines.append(f"MACs: {out.h} x {out.w} x {out.c} x ({_kernel(a)} x 1) = {n(_conv_macs(_dw_attrs(a, x), ins, out))}")
     return lines
 
 
-register(LayerType(
-    "dwconv", "depthwise convolution (groups = input channels)",
-    (ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"), *_WINDOW_ARGS,
-     ArgSpec("mult", "count", 1, doc="channel multiplier"), ArgSpec("bias", "bool", True)),
-    lambda a, i, c: _conv_shape(_dw_attrs(a, i[0]) if not i[0].is_flat else a, i, c),
-    lambda a, i, o: _conv_params(_dw_attrs(a, i[0]), i, o),
-    lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
-    params_doc="kh·kw·mult·C + mult·C bias", macs_doc="H'·W'·mult·C·kh·kw",
-    ops=_bias_ops, ops_doc="1 bias add per output element (if bias)", explain=_dw_explain, rf="window",
-))  # fmt: skip
+register(
+    LayerType(
+        "dwconv",
+        "depthwise convolution (groups = input channels)",
+        (
+            ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
+            *_WINDOW_ARGS,
+            ArgSpec("mult", "count", 1, doc="channel multiplier"),
+            ArgSpec("bias", "bool", True),
+        ),
+        lambda a, i, c: _conv_shape(_dw_attrs(a, i[0]) if not i[0].is_flat else a, i, c),
+        lambda a, i, o: _conv_params(_dw_attrs(a, i[0]), i, o),
+        lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
+        params_doc="kh·kw·mult·C + mult·C bias",
+        macs_doc="H'·W'·mult·C·kh·kw",
+        ops=_bias_ops,
+        ops_doc="1 bias add per output element (if bias)",
+        explain=_dw_explain,
+        rf="window",
+    )
+)
 
 
 def _fc_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
@@ -367,20 +405,30 @@ def _fc_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any])
     flat = f"{x} flattened to {n(x.numel)}" if not x.is_flat else f"{n(x.numel)} inputs"
     bias = f" + {n(out.c)}" if a["bias"] else ""
     total = x.numel * out.c + (out.c if a["bias"] else 0)
-    return [f"input {flat} -> {n(out.c)} outputs, each connected to every input",
-            f"params: {n(x.numel)} x {n(out.c)}{bias} = {n(total)}" + ("" if a["bias"] else " (no bias)"),
-            f"MACs: {n(x.numel)} x {n(out.c)} = {n(x.numel * out.c)}"]  # fmt: skip
+    return [
+        f"input {flat} -> {n(out.c)} outputs, each connected to every input",
+        f"params: {n(x.numel)} x {n(out.c)}{bias} = {n(total)}" + ("" if a["bias"] else " (no bias)"),
+        f"MACs: {n(x.numel)} x {n(out.c)} = {n(x.numel * out.c)}",
+    ]
 
 
-register(LayerType(
-    "fc", "fully connected (flattens its input)",
-    (ArgSpec("out", "count", positional=True, doc="output features"), ArgSpec("bias", "bool", True)),
-    lambda a, i, c: Shape.flat(a["out"]),
-    lambda a, i, o: (i[0].numel * o.c, o.c if a["bias"] else 0),
-    lambda a, i, o: i[0].numel * o.c,
-    params_doc="H·W·C·N + N bias", macs_doc="H·W·C·N", aliases=("linear",),
-    ops=_bias_ops, ops_doc="1 bias add per output (if bias)", explain=_fc_explain, rf="global",
-))  # fmt: skip
+register(
+    LayerType(
+        "fc",
+        "fully connected (flattens its input)",
+        (ArgSpec("out", "count", positional=True, doc="output features"), ArgSpec("bias", "bool", True)),
+        lambda a, i, c: Shape.flat(a["out"]),
+        lambda a, i, o: (i[0].numel * o.c, o.c if a["bias"] else 0),
+        lambda a, i, o: i[0].numel * o.c,
+        params_doc="H·W·C·N + N bias",
+        macs_doc="H·W·C·N",
+        aliases=("linear",),
+        ops=_bias_ops,
+        ops_doc="1 bias add per output (if bias)",
+        explain=_fc_explain,
+        rf="global",
+    )
+)
 
 # --------------------------------------------------------------------------- pooling
 
@@ -403,40 +451,76 @@ def _pool_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
         stride = a["stride"] if a["stride"] is not None else a["kernel"]
         sh, sw = pair(stride)
-        return [f"{what} over {_kernel(a)} windows at stride {sh if sh == sw else f'{sh}x{sw}'}, each channel "
-                f"on its own: {ins[0]} -> {out}" + (" (ceil mode)" if a["ceil"] else ""), *_axes(info),
-                "no parameters; 0 MACs (comparisons/adds: see --ops)"]  # fmt: skip
+        return [
+            f"{what} over {_kernel(a)} windows at stride {sh if sh == sw else f'{sh}x{sw}'}, each channel "
+            f"on its own: {ins[0]} -> {out}" + (" (ceil mode)" if a["ceil"] else ""),
+            *_axes(info),
+            "no parameters; 0 MACs (comparisons/adds: see --ops)",
+        ]
 
     return explain
 
 
-register(LayerType(
-    "maxpool", "max pooling (stride defaults to the kernel)",
-    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-     ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
-     ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
-    _pool_shape("maxpool"), ops=lambda a, i, o: o.numel * (_window_area(a) - 1),
-    ops_doc="kh·kw - 1 comparisons per output element", explain=_pool_explain("maximum"), rf="window",
-))  # fmt: skip
-register(LayerType(
-    "avgpool", "average pooling (stride defaults to the kernel)",
-    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-     ArgSpec("pad", "pad", 0), ArgSpec("dilation", "dim", 1),
-     ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)")),
-    _pool_shape("avgpool"), ops=lambda a, i, o: o.numel * _window_area(a),
-    ops_doc="kh·kw - 1 adds + 1 multiply per output element", explain=_pool_explain("average"), rf="window",
-))  # fmt: skip
-register(LayerType(
-    "subsample_pool", "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
-    (ArgSpec("kernel", "dim", positional=True), ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-     ArgSpec("pad", "pad", 0), ArgSpec("ceil", "bool", False)),
-    _pool_shape("subsample_pool"), params=lambda a, i, o: (o.c, o.c), params_doc="2·C (coefficient, bias)",
-    aliases=("subsample",),
-    ops=lambda a, i, o: o.numel * (_window_area(a) + 1), ops_doc="kh·kw - 1 adds, 1 multiply, 1 bias add per output",
-    explain=lambda a, i, o, info: [*_pool_explain("sum")(a, i, o, info)[:-1],
-                                   f"params: a trainable coefficient and bias per map = 2 x {o.c} = {2 * o.c}",
-                                   "0 MACs (pooling)"], rf="window",
-))  # fmt: skip
+register(
+    LayerType(
+        "maxpool",
+        "max pooling (stride defaults to the kernel)",
+        (
+            ArgSpec("kernel", "dim", positional=True),
+            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+            ArgSpec("pad", "pad", 0),
+            ArgSpec("dilation", "dim", 1),
+            ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)"),
+        ),
+        _pool_shape("maxpool"),
+        ops=lambda a, i, o: o.numel * (_window_area(a) - 1),
+        ops_doc="kh·kw - 1 comparisons per output element",
+        explain=_pool_explain("maximum"),
+        rf="window",
+    )
+)
+register(
+    LayerType(
+        "avgpool",
+        "average pooling (stride defaults to the kernel)",
+        (
+            ArgSpec("kernel", "dim", positional=True),
+            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+            ArgSpec("pad", "pad", 0),
+            ArgSpec("dilation", "dim", 1),
+            ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)"),
+        ),
+        _pool_shape("avgpool"),
+        ops=lambda a, i, o: o.numel * _window_area(a),
+        ops_doc="kh·kw - 1 adds + 1 multiply per output element",
+        explain=_pool_explain("average"),
+        rf="window",
+    )
+)
+register(
+    LayerType(
+        "subsample_pool",
+        "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
+        (
+            ArgSpec("kernel", "dim", positional=True),
+            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
+            ArgSpec("pad", "pad", 0),
+            ArgSpec("ceil", "bool", False),
+        ),
+        _pool_shape("subsample_pool"),
+        params=lambda a, i, o: (o.c, o.c),
+        params_doc="2·C (coefficient, bias)",
+        aliases=("subsample",),
+        ops=lambda a, i, o: o.numel * (_window_area(a) + 1),
+        ops_doc="kh·kw - 1 adds, 1 multiply, 1 bias add per output",
+        explain=lambda a, i, o, info: [
+            *_pool_explain("sum")(a, i, o, info)[:-1],
+            f"params: a trainable coefficient and bias per map = 2 x {o.c} = {2 * o.c}",
+            "0 MACs (pooling)",
+        ],
+        rf="window",
+    )
+)
 
 
 def _global_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
@@ -448,16 +532,38 @@ def _global_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
 
 
 def _global_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
-    return lambda a, i, o, info: [f"{what} of each of the {i[0].c} channels over all {i[0].h} x {i[0].w} "
-                                  f"positions: {i[0]} -> {o}", "no parameters; 0 MACs"]  # fmt: skip
+    return lambda a, i, o, info: [
+        f"{what} of each of the {i[0].c} channels over all {i[0].h} x {i[0].w} positions: {i[0]} -> {o}",
+        "no parameters; 0 MACs",
+    ]
 
 
-register(LayerType("gap", "global average pooling to 1x1xC", (), _global_shape("gap"), aliases=("global_avgpool",),
-                   ops=lambda a, i, o: i[0].numel, ops_doc="H·W - 1 adds + 1 multiply per channel",
-                   explain=_global_explain("average"), rf="global"))  # fmt: skip
-register(LayerType("gmp", "global max pooling to 1x1xC", (), _global_shape("gmp"), aliases=("global_maxpool",),
-                   ops=lambda a, i, o: i[0].numel - o.numel, ops_doc="H·W - 1 comparisons per channel",
-                   explain=_global_explain("maximum"), rf="global"))  # fmt: skip
+register(
+    LayerType(
+        "gap",
+        "global average pooling to 1x1xC",
+        (),
+        _global_shape("gap"),
+        aliases=("global_avgpool",),
+        ops=lambda a, i, o: i[0].numel,
+        ops_doc="H·W - 1 adds + 1 multiply per channel",
+        explain=_global_explain("average"),
+        rf="global",
+    )
+)
+register(
+    LayerType(
+        "gmp",
+        "global max pooling to 1x1xC",
+        (),
+        _global_shape("gmp"),
+        aliases=("global_maxpool",),
+        ops=lambda a, i, o: i[0].numel - o.numel,
+        ops_doc="H·W - 1 comparisons per channel",
+        explain=_global_explain("maximum"),
+        rf="global",
+    )
+)
 
 
 def _adaptive_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -466,24 +572,40 @@ def _adaptive_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return Shape.spatial(h, w, ins[0].c)
 
 
-register(LayerType(
-    "adaptive_avgpool", "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
-    (ArgSpec("out", "dim", positional=True, doc="output HxW"),), _adaptive_shape,
-    ops=lambda a, i, o: i[0].numel if i[0] != o else 0, ops_doc="about one add per input element (0 when identity)",
-    explain=lambda a, i, o, info: [f"averages {i[0]} to {o}" + (": the identity at this input size" if i[0] == o
-                                   else " (PyTorch's adaptive bins)"), "no parameters; 0 MACs"],  # fmt: skip
-    rf="adaptive",
-))  # fmt: skip
-register(LayerType(
-    "rbf", "Euclidean radial basis units with fixed, hand-chosen parameter vectors (LeNet-5's output layer)",
-    (ArgSpec("out", "count", positional=True),), lambda a, i, c: Shape.flat(a["out"]),
-    buffers=lambda a, i, o: i[0].numel * o.c, macs=lambda a, i, o: i[0].numel * o.c,
-    params_doc="0 (N·inputs fixed values, reported as buffers)", macs_doc="N·inputs (squared distances)",
-    explain=lambda a, i, o, info: [f"{o.c} units, each the squared distance between the {i[0].numel} inputs and a "
-                                   "fixed vector", f"buffers: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)} fixed "
-                                   "values (not trained)", f"MACs: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)}"],
-    rf="global",
-))  # fmt: skip
+register(
+    LayerType(
+        "adaptive_avgpool",
+        "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
+        (ArgSpec("out", "dim", positional=True, doc="output HxW"),),
+        _adaptive_shape,
+        ops=lambda a, i, o: i[0].numel if i[0] != o else 0,
+        ops_doc="about one add per input element (0 when identity)",
+        explain=lambda a, i, o, info: [
+            f"averages {i[0]} to {o}"
+            + (": the identity at this input size" if i[0] == o else " (PyTorch's adaptive bins)"),
+            "no parameters; 0 MACs",
+        ],
+        rf="adaptive",
+    )
+)
+register(
+    LayerType(
+        "rbf",
+        "Euclidean radial basis units with fixed, hand-chosen parameter vectors (LeNet-5's output layer)",
+        (ArgSpec("out", "count", positional=True),),
+        lambda a, i, c: Shape.flat(a["out"]),
+        buffers=lambda a, i, o: i[0].numel * o.c,
+        macs=lambda a, i, o: i[0].numel * o.c,
+        params_doc="0 (N·inputs fixed values, reported as buffers)",
+        macs_doc="N·inputs (squared distances)",
+        explain=lambda a, i, o, info: [
+            f"{o.c} units, each the squared distance between the {i[0].numel} inputs and a fixed vector",
+            f"buffers: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)} fixed values (not trained)",
+            f"MACs: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)}",
+        ],
+        rf="global",
+    )
+)
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -492,26 +614,46 @@ def _same(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return ins[0]
 
 
-register(LayerType(
-    "bn", "batch normalisation: gamma, beta per channel (params); running mean, var (buffers)",
-    (ArgSpec("eps", "number", Fraction(1, 100000)),), _same,
-    params=lambda a, i, o: (o.c, o.c), buffers=lambda a, i, o: 2 * o.c,
-    params_doc="2·C (gamma, beta); buffers 2·C", aliases=("batchnorm",),
-    ops=lambda a, i, o: 2 * o.numel, ops_doc="2 per element (scale and shift, statistics folded)",
-    explain=lambda a, i, o, info: [f"normalises each of the {o.c} channels, then scales by gamma and shifts by beta: "
-                                   f"{o}, shape unchanged", f"params: gamma + beta = 2 x {o.c} = {n(2 * o.c)}",
-                                   f"buffers: running mean + variance = 2 x {o.c} = {n(2 * o.c)} (not trained)",
-                                   "0 MACs (2 element-wise ops per element: see --ops)"],  # fmt: skip
-))  # fmt: skip
-register(LayerType(
-    "lrn", "local response normalisation (AlexNet)",
-    (ArgSpec("size", "count", 5, positional=True), ArgSpec("alpha", "number", Fraction(1, 10000)),
-     ArgSpec("beta", "number", Fraction(3, 4)), ArgSpec("k", "number", 1)),
-    _same, ops=lambda a, i, o: o.numel * (a["size"] + 3),
-    ops_doc="size + 3 per element (window sum of squares, scale, power, divide)",
-    explain=lambda a, i, o, info: [f"divides each value by (k + alpha/n x sum of squares over {a['size']} adjacent "
-                                   f"channels)^beta: {o}, shape unchanged", "no parameters; 0 MACs"],  # fmt: skip
-))  # fmt: skip
+register(
+    LayerType(
+        "bn",
+        "batch normalisation: gamma, beta per channel (params); running mean, var (buffers)",
+        (ArgSpec("eps", "number", Fraction(1, 100000)),),
+        _same,
+        params=lambda a, i, o: (o.c, o.c),
+        buffers=lambda a, i, o: 2 * o.c,
+        params_doc="2·C (gamma, beta); buffers 2·C",
+        aliases=("batchnorm",),
+        ops=lambda a, i, o: 2 * o.numel,
+        ops_doc="2 per element (scale and shift, statistics folded)",
+        explain=lambda a, i, o, info: [
+            f"normalises each of the {o.c} channels, then scales by gamma and shifts by beta: {o}, shape unchanged",
+            f"params: gamma + beta = 2 x {o.c} = {n(2 * o.c)}",
+            f"buffers: running mean + variance = 2 x {o.c} = {n(2 * o.c)} (not trained)",
+            "0 MACs (2 element-wise ops per element: see --ops)",
+        ],
+    )
+)
+register(
+    LayerType(
+        "lrn",
+        "local response normalisation (AlexNet)",
+        (
+            ArgSpec("size", "count", 5, positional=True),
+            ArgSpec("alpha", "number", Fraction(1, 10000)),
+            ArgSpec("beta", "number", Fraction(3, 4)),
+            ArgSpec("k", "number", 1),
+        ),
+        _same,
+        ops=lambda a, i, o: o.numel * (a["size"] + 3),
+        ops_doc="size + 3 per element (window sum of squares, scale, power, divide)",
+        explain=lambda a, i, o, info: [
+            f"divides each value by (k + alpha/n x sum of squares over {a['size']} adjacent "
+            f"channels)^beta: {o}, shape unchanged",
+            "no parameters; 0 MACs",
+        ],
+    )
+)
 
 # --------------------------------------------------------------------------- element-wise, no parameters
 
@@ -533,23 +675,65 @@ for _name, _summary, _aliases, _ops in (
     ("softmax", "softmax over channels", (), 3),
     ("identity", "passes its input through", (), 0),
 ):
-    register(LayerType(_name, _summary, (), _same, aliases=_aliases, ops=_per_element(_ops),
-                       ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
-                       explain=functools.partial(_elementwise_explain, _summary)))  # fmt: skip
-register(LayerType("leaky", "leaky ReLU", (ArgSpec("slope", "number", Fraction(1, 100), positional=True),), _same,
-                   aliases=("leakyrelu",), ops=_per_element(1), ops_doc="1 per element",
-                   explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU")))  # fmt: skip
-register(LayerType("dropout", "dropout (no effect on counts)",
-                   (ArgSpec("p", "probability", Fraction(1, 2), positional=True),), _same,
-                   explain=lambda a, i, o, info: [f"dropout (training only; the identity at inference): {o}",
-                                                  "no parameters; 0 MACs"]))  # fmt: skip
-register(LayerType("scale", "multiply by a constant (scaled residuals, Inception-ResNet)",
-                   (ArgSpec("factor", "number", positional=True),), _same, ops=_per_element(1),
-                   ops_doc="1 multiply per element",
-                   explain=lambda a, i, o, info: _elementwise_note(a, i, o, "multiplies by a constant")))  # fmt: skip
-register(LayerType("flatten", "flattens HxWxC to a vector", (), lambda a, i, c: Shape.flat(i[0].numel),
-                   explain=lambda a, i, o, info: [f"{i[0]} -> {n(o.c)} values ({i[0].h} x {i[0].w} x {i[0].c})",
-                                                  "no parameters; 0 MACs"]))  # fmt: skip
+    register(
+        LayerType(
+            _name,
+            _summary,
+            (),
+            _same,
+            aliases=_aliases,
+            ops=_per_element(_ops),
+            ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
+            explain=functools.partial(_elementwise_explain, _summary),
+        )
+    )
+register(
+    LayerType(
+        "leaky",
+        "leaky ReLU",
+        (ArgSpec("slope", "number", Fraction(1, 100), positional=True),),
+        _same,
+        aliases=("leakyrelu",),
+        ops=_per_element(1),
+        ops_doc="1 per element",
+        explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU"),
+    )
+)
+register(
+    LayerType(
+        "dropout",
+        "dropout (no effect on counts)",
+        (ArgSpec("p", "probability", Fraction(1, 2), positional=True),),
+        _same,
+        explain=lambda a, i, o, info: [
+            f"dropout (training only; the identity at inference): {o}",
+            "no parameters; 0 MACs",
+        ],
+    )
+)
+register(
+    LayerType(
+        "scale",
+        "multiply by a constant (scaled residuals, Inception-ResNet)",
+        (ArgSpec("factor", "number", positional=True),),
+        _same,
+        ops=_per_element(1),
+        ops_doc="1 multiply per element",
+        explain=lambda a, i, o, info: _elementwise_note(a, i, o, "multiplies by a constant"),
+    )
+)
+register(
+    LayerType(
+        "flatten",
+        "flattens HxWxC to a vector",
+        (),
+        lambda a, i, c: Shape.flat(i[0].numel),
+        explain=lambda a, i, o, info: [
+            f"{i[0]} -> {n(o.c)} values ({i[0].h} x {i[0].w} x {i[0].c})",
+            "no parameters; 0 MACs",
+        ],
+    )
+)
 
 
 def _shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -558,13 +742,20 @@ def _shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return ins[0]
 
 
-register(LayerType(
-    "shuffle", "channel shuffle (ShuffleNet): permutes channels between groups",
-    (ArgSpec("groups", "count", positional=True),), _shuffle_shape,
-    explain=lambda a, i, o, info: [f"reorders the {o.c} channels from {a['groups']} groups of {o.c // a['groups']} "
-                                   "so that the next grouped conv sees every group", f"{o}, shape unchanged",
-                                   "no parameters; 0 MACs (data movement only)"],  # fmt: skip
-))  # fmt: skip
+register(
+    LayerType(
+        "shuffle",
+        "channel shuffle (ShuffleNet): permutes channels between groups",
+        (ArgSpec("groups", "count", positional=True),),
+        _shuffle_shape,
+        explain=lambda a, i, o, info: [
+            f"reorders the {o.c} channels from {a['groups']} groups of {o.c // a['groups']} "
+            "so that the next grouped conv sees every group",
+            f"{o}, shape unchanged",
+            "no parameters; 0 MACs (data movement only)",
+        ],
+    )
+)
 
 
 def _split_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -572,25 +763,40 @@ def _split_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     if c % a["parts"]:
         raise ShapeError(f"split into {a['parts']} parts needs channels ({c}) divisible by {a['parts']}", code="E402")
     if a["index"] >= a["parts"]:
-        raise ShapeError(f"split index {a['index']} is not one of the {a['parts']} parts (0..{a['parts'] - 1})",
-                         code="E402")  # fmt: skip
+        raise ShapeError(
+            f"split index {a['index']} is not one of the {a['parts']} parts (0..{a['parts'] - 1})", code="E402"
+        )
     return ins[0].with_channels(c // a["parts"])
 
 
-register(LayerType(
-    "split", "takes one of `parts` equal channel slices (ShuffleNet v2's channel split)",
-    (ArgSpec("parts", "count", 2, positional=True), ArgSpec("index", "index", 0)), _split_shape,
-    explain=lambda a, i, o, info: [f"takes channels {a['index'] * o.c}..{(a['index'] + 1) * o.c - 1} of "
-                                   f"{i[0].c}: {i[0]} -> {o}", "no parameters; 0 MACs"],  # fmt: skip
-))  # fmt: skip
-register(LayerType(
-    "opaque", "a layer given by its figures (output shape, params, MACs), for what the registry lacks",
-    (ArgSpec("out", "shape"), ArgSpec("params", "index", 0), ArgSpec("macs", "index", 0)),
-    lambda a, i, c: a["out"], lambda a, i, o: (a["params"], 0), lambda a, i, o: a["macs"],
-    params_doc="as given", macs_doc="as given",
-    explain=lambda a, i, o, info: [f"given by its figures: output {o}, {n(a['params'])} params, {n(a['macs'])} MACs"],
-    rf="global",
-))  # fmt: skip
+register(
+    LayerType(
+        "split",
+        "takes one of `parts` equal channel slices (ShuffleNet v2's channel split)",
+        (ArgSpec("parts", "count", 2, positional=True), ArgSpec("index", "index", 0)),
+        _split_shape,
+        explain=lambda a, i, o, info: [
+            f"takes channels {a['index'] * o.c}..{(a['index'] + 1) * o.c - 1} of {i[0].c}: {i[0]} -> {o}",
+            "no parameters; 0 MACs",
+        ],
+    )
+)
+register(
+    LayerType(
+        "opaque",
+        "a layer given by its figures (output shape, params, MACs), for what the registry lacks",
+        (ArgSpec("out", "shape"), ArgSpec("params", "index", 0), ArgSpec("macs", "index", 0)),
+        lambda a, i, c: a["out"],
+        lambda a, i, o: (a["params"], 0),
+        lambda a, i, o: a["macs"],
+        params_doc="as given",
+        macs_doc="as given",
+        explain=lambda a, i, o, info: [
+            f"given by its figures: output {o}, {n(a['params'])} params, {n(a['macs'])} MACs"
+        ],
+        rf="global",
+    )
+)
 
 # --------------------------------------------------------------------------- joins
 
@@ -619,8 +825,10 @@ def _mul_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     full = max(ins, key=lambda s: s.numel)
     for s in ins:
         if s != full and not (s.c == full.c and s.numel == s.c):
-            raise ShapeError("mul inputs must have the same shape, or be 1x1xC gates of the same C: "
-                             + ", ".join(map(str, ins)), code="E404")  # fmt: skip
+            raise ShapeError(
+                "mul inputs must have the same shape, or be 1x1xC gates of the same C: " + ", ".join(map(str, ins)),
+                code="E404",
+            )
     return full
 
 
@@ -628,26 +836,70 @@ def _join_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
         if what == "concat":
             chans = " + ".join(str(s.c) for s in ins)
-            return [f"stacks {len(ins)} inputs along channels: {chans} = {out.c}; height x width must agree",
-                    f"{', '.join(map(str, ins))} -> {out}", "no parameters; 0 MACs"]  # fmt: skip
-        return [f"{what} of {len(ins)} inputs, element by element: {', '.join(map(str, ins))} -> {out}",
-                "no parameters; 0 MACs (element-wise work: see --ops)"]  # fmt: skip
+            return [
+                f"stacks {len(ins)} inputs along channels: {chans} = {out.c}; height x width must agree",
+                f"{', '.join(map(str, ins))} -> {out}",
+                "no parameters; 0 MACs",
+            ]
+        return [
+            f"{what} of {len(ins)} inputs, element by element: {', '.join(map(str, ins))} -> {out}",
+            "no parameters; 0 MACs (element-wise work: see --ops)",
+        ]
 
     return explain
 
 
-register(LayerType("concat", "concatenates its inputs along channels (H x W must agree)", (), _concat_shape,
-                   inputs="many", explain=_join_explain("concat"), rf="join"))  # fmt: skip
-register(LayerType("add", "element-wise sum of its inputs (residual connection)", (), _same_shape("add"),
-                   inputs="many", ops=lambda a, i, o: (len(i) - 1) * o.numel, ops_doc="(inputs - 1) adds per element",
-                   explain=_join_explain("sum"), rf="join"))  # fmt: skip
-register(LayerType("mean", "element-wise mean of its inputs (FractalNet join)", (), _same_shape("mean"),
-                   inputs="many", ops=lambda a, i, o: len(i) * o.numel, ops_doc="inputs - 1 adds + 1 multiply per element",
-                   explain=_join_explain("mean"), rf="join"))  # fmt: skip
-register(LayerType("mul", "element-wise product; a 1x1xC input scales every position (squeeze-excitation)",
-                   (), _mul_shape, inputs="many", ops=lambda a, i, o: (len(i) - 1) * o.numel,
-                   ops_doc="(inputs - 1) multiplies per element",
-                   explain=_join_explain("product (1x1xC gates broadcast over H x W)"), rf="join"))  # fmt: skip
+register(
+    LayerType(
+        "concat",
+        "concatenates its inputs along channels (H x W must agree)",
+        (),
+        _concat_shape,
+        inputs="many",
+        explain=_join_explain("concat"),
+        rf="join",
+    )
+)
+register(
+    LayerType(
+        "add",
+        "element-wise sum of its inputs (residual connection)",
+        (),
+        _same_shape("add"),
+        inputs="many",
+        ops=lambda a, i, o: (len(i) - 1) * o.numel,
+        ops_doc="(inputs - 1) adds per element",
+        explain=_join_explain("sum"),
+        rf="join",
+    )
+)
+register(
+    LayerType(
+        "mean",
+        "element-wise mean of its inputs (FractalNet join)",
+        (),
+        _same_shape("mean"),
+        inputs="many",
+        ops=lambda a, i, o: len(i) * o.numel,
+        ops_doc="inputs - 1 adds + 1 multiply per element",
+        explain=_join_explain("mean"),
+        rf="join",
+    )
+)
+register(
+    LayerType(
+        "mul",
+        "element-wise product; a 1x1xC input scales every position (squeeze-excitation)",
+        (),
+        _mul_shape,
+        inputs="many",
+        ops=lambda a, i, o: (len(i) - 1) * o.numel,
+        ops_doc="(inputs - 1) multiplies per element",
+        explain=_join_explain("product (1x1xC gates broadcast over H x W)"),
+        rf="join",
+    )
+)
+
 
 def explain(op: str, attrs: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
     """The formulas of one layer with its numbers substituted, one statement per line."""

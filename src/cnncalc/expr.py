@@ -206,22 +206,67 @@ class Expr:
 
 
 _ALLOWED = (
-    ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
-    ast.IfExp, ast.Call, ast.List, ast.Tuple, ast.Subscript, ast.keyword,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-    ast.USub, ast.UAdd, ast.Not, ast.And, ast.Or,
-    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
-)  # fmt: skip
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
+    ast.Subscript,
+    ast.keyword,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Not,
+    ast.And,
+    ast.Or,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+)
 
 
 _NAMES = {
-    "Attribute": "attribute access (a.b)", "Lambda": "lambda", "ListComp": "a list comprehension",
-    "SetComp": "a set comprehension", "DictComp": "a dict comprehension", "GeneratorExp": "a generator",
-    "NamedExpr": "assignment (:=)", "Dict": "a dict", "Set": "a set", "JoinedStr": "an f-string",
-    "Starred": "unpacking (*)", "Slice": "slicing (a:b)", "Await": "await", "Yield": "yield",
-    "BitAnd": "&", "BitOr": "|", "BitXor": "^", "LShift": "<<", "RShift": ">>", "Invert": "~",
-    "MatMult": "@", "In": "in", "NotIn": "not in", "Is": "is", "IsNot": "is not",
-}  # fmt: skip
+    "Attribute": "attribute access (a.b)",
+    "Lambda": "lambda",
+    "ListComp": "a list comprehension",
+    "SetComp": "a set comprehension",
+    "DictComp": "a dict comprehension",
+    "GeneratorExp": "a generator",
+    "NamedExpr": "assignment (:=)",
+    "Dict": "a dict",
+    "Set": "a set",
+    "JoinedStr": "an f-string",
+    "Starred": "unpacking (*)",
+    "Slice": "slicing (a:b)",
+    "Await": "await",
+    "Yield": "yield",
+    "BitAnd": "&",
+    "BitOr": "|",
+    "BitXor": "^",
+    "LShift": "<<",
+    "RShift": ">>",
+    "Invert": "~",
+    "MatMult": "@",
+    "In": "in",
+    "NotIn": "not in",
+    "Is": "is",
+    "IsNot": "is not",
+}
 
 
 def _validate(tree: ast.AST) -> None:
@@ -242,8 +287,9 @@ def _validate(tree: ast.AST) -> None:
             if not isinstance(node.func, ast.Name):
                 raise _EvalError("only the built-in functions may be called: " + ", ".join(sorted(_FUNCS)), col)
             if node.func.id not in _FUNCS:
-                raise _EvalError(f"unknown function {node.func.id!r}", col,
-                                 suffix=f"; the functions are {', '.join(sorted(_FUNCS))}")  # fmt: skip
+                raise _EvalError(
+                    f"unknown function {node.func.id!r}", col, suffix=f"; the functions are {', '.join(sorted(_FUNCS))}"
+                )
 
 
 def _const(v: object) -> Value:

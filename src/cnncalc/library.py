@@ -3,7 +3,7 @@
 A name resolves to ``<name>.yaml`` in the library, or else to a variant called
 ``<name>`` inside a library file (so ``resnet152`` may live in ``resnet50.yaml``).
 In a wheel the specs live in ``cnncalc/architectures``; in a source checkout
-(editable install) in the repository's ``architectures/``.
+(editable install, src/ layout) in the repository's ``architectures/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .spec import did_you_mean, load_spec
 def library_dir() -> Path:
     """The folder of bundled specs."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "architectures", here.parent / "architectures"):
+    for candidate in (here / "architectures", here.parent.parent / "architectures"):
         if candidate.is_dir():
             return candidate
     return here / "architectures"  # pragma: no cover - a broken install

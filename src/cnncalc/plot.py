@@ -65,8 +65,15 @@ def accuracy_source(report: Report) -> str:
     return next((text for key, text in report.accuracy if key.lower() == "source"), "")
 
 
-def plot(reports: Sequence[Report], labels: Sequence[str], out: Path, *, y: str = "auto",
-         log_x: bool | None = None, title: str | None = None) -> None:  # fmt: skip
+def plot(
+    reports: Sequence[Report],
+    labels: Sequence[str],
+    out: Path,
+    *,
+    y: str = "auto",
+    log_x: bool | None = None,
+    title: str | None = None,
+) -> None:
     """Draw the reports as one chart and write it to ``out`` (PNG or SVG, by suffix).
 
     x is MACs in G (M or K when every network is under 0.1 G), on a log scale when ``log_x`` or, by default,
@@ -145,18 +152,35 @@ def _labels(fig: Any, ax: Any, labels: list[str], xs: list[float], ys: list[floa
     radii = [math.sqrt(a) / 2 * scale for a in areas]
     frame = ax.get_window_extent(renderer)
     taken: list[tuple[float, float, float, float]] = [
-        (cx - r, cy - r, cx + r, cy + r) for (cx, cy), r in zip(centres, radii)]  # fmt: skip
+        (cx - r, cy - r, cx + r, cy + r) for (cx, cy), r in zip(centres, radii)
+    ]
     order = sorted(range(len(labels)), key=lambda i: -areas[i])  # big markers choose first
     for i in order:
         r = math.sqrt(areas[i]) / 2 + 3  # points
         d = r * 0.72
-        places = [((r, 0), "left", "center"), ((-r, 0), "right", "center"), ((0, r), "center", "bottom"),
-                  ((0, -r), "center", "top"), ((d, d), "left", "bottom"), ((d, -d), "left", "top"),
-                  ((-d, d), "right", "bottom"), ((-d, -d), "right", "top")]  # fmt: skip
+        places = [
+            ((r, 0), "left", "center"),
+            ((-r, 0), "right", "center"),
+            ((0, r), "center", "bottom"),
+            ((0, -r), "center", "top"),
+            ((d, d), "left", "bottom"),
+            ((d, -d), "left", "top"),
+            ((-d, d), "right", "bottom"),
+            ((-d, -d), "right", "top"),
+        ]
         best: tuple[float, Any, tuple[float, float, float, float]] | None = None
         for offset, ha, va in places:
-            text = ax.annotate(labels[i], (xs[i], ys[i]), xytext=offset, textcoords="offset points", ha=ha, va=va,
-                               fontsize=10, zorder=5, annotation_clip=False)  # fmt: skip
+            text = ax.annotate(
+                labels[i],
+                (xs[i], ys[i]),
+                xytext=offset,
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=10,
+                zorder=5,
+                annotation_clip=False,
+            )
             text.set_in_layout(False)
             bb = text.get_window_extent(renderer)
             box = (bb.x0 - 2, bb.y0 - 1, bb.x1 + 2, bb.y1 + 1)
@@ -230,10 +254,20 @@ def _size_key(ax: Any, max_params: int) -> None:
     handles = [ax.scatter([], [], s=s, c="0.75", alpha=0.55, edgecolors="black", linewidths=0.8) for s in sizes]
     fontsize = 8
     tallest = math.sqrt(max(sizes))  # points
-    ax.legend(handles, [f"{k:g}M" for k in keys], loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              title="marker area:\nparams", fontsize=fontsize, title_fontsize=fontsize, frameon=False,
-              labelspacing=tallest / fontsize * 0.9, borderpad=tallest / fontsize * 0.5,
-              handletextpad=0.8, handlelength=tallest / fontsize)  # fmt: skip
+    ax.legend(
+        handles,
+        [f"{k:g}M" for k in keys],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="marker area:\nparams",
+        fontsize=fontsize,
+        title_fontsize=fontsize,
+        frameon=False,
+        labelspacing=tallest / fontsize * 0.9,
+        borderpad=tallest / fontsize * 0.5,
+        handletextpad=0.8,
+        handlelength=tallest / fontsize,
+    )
 
 
 def _caption(reports: list[Report], labels: list[str], y: str, left_out: list[str]) -> str:

@@ -36,9 +36,21 @@ LIMITS = {
 }
 
 TOP_KEYS = (
-    "cnncalc", "name", "description", "source", "input", "params", "variants", "defaults",
-    "rounding", "blocks", "layers", "expect", "notes", "accuracy",
-)  # fmt: skip
+    "cnncalc",
+    "name",
+    "description",
+    "source",
+    "input",
+    "params",
+    "variants",
+    "defaults",
+    "rounding",
+    "blocks",
+    "layers",
+    "expect",
+    "notes",
+    "accuracy",
+)
 STRUCTURAL = ("concat", "add", "mean", "mul", "repeat", "if", "side", "fractal")
 JOINS = ("concat", "add", "mean", "mul")
 ROUNDING = ("floor", "ceil", "exact")
@@ -97,8 +109,16 @@ def parse_yaml(text: str, file: str) -> YNode | None:
                 raise SpecError(
                     f"YAML aliases (*{ev.anchor}) are not allowed; use `blocks:` to reuse layers", loc, code="E102"
                 )
-            if not isinstance(ev, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent,
-                                   yaml.SequenceEndEvent, yaml.MappingEndEvent)):  # fmt: skip
+            if not isinstance(
+                ev,
+                (
+                    yaml.ScalarEvent,
+                    yaml.SequenceStartEvent,
+                    yaml.MappingStartEvent,
+                    yaml.SequenceEndEvent,
+                    yaml.MappingEndEvent,
+                ),
+            ):
                 continue
             if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 done = stack.pop()
@@ -111,16 +131,24 @@ def parse_yaml(text: str, file: str) -> YNode | None:
                 )
             tag = getattr(ev, "tag", None)
             if tag not in (None, "!"):
-                raise SpecError(f"YAML tags such as {tag!r} are not allowed (nothing in a spec is typed by tags)",
-                                loc, code="E103")  # fmt: skip
+                raise SpecError(
+                    f"YAML tags such as {tag!r} are not allowed (nothing in a spec is typed by tags)", loc, code="E103"
+                )
             count += 1
             if count > LIMITS["yaml_nodes"]:
                 raise SpecError(f"more than {LIMITS['yaml_nodes']:,} YAML nodes", loc, code="E104")
             if isinstance(ev, yaml.ScalarEvent):
                 style = ev.style or ""
-                single = ev.start_mark is not None and ev.end_mark is not None and ev.start_mark.line == ev.end_mark.line
-                node = YNode("str", loc, text=ev.value, plain=single and style == "",
-                             quote=1 if single and style in ("'", '"') else 0)  # fmt: skip
+                single = (
+                    ev.start_mark is not None and ev.end_mark is not None and ev.start_mark.line == ev.end_mark.line
+                )
+                node = YNode(
+                    "str",
+                    loc,
+                    text=ev.value,
+                    plain=single and style == "",
+                    quote=1 if single and style in ("'", '"') else 0,
+                )
                 if not stack:
                     root = node
                 else:
@@ -138,18 +166,26 @@ def parse_yaml(text: str, file: str) -> YNode | None:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         ctx = exc.context_mark
-        if (exc.context and ctx is not None and mark is not None and (ctx.line, ctx.column) != (mark.line, mark.column)
-                and ("flow" in exc.context or "quoted" in exc.context)):  # an unclosed [ { or quote: say where
+        if (
+            exc.context
+            and ctx is not None
+            and mark is not None
+            and (ctx.line, ctx.column) != (mark.line, mark.column)
+            and ("flow" in exc.context or "quoted" in exc.context)
+        ):  # an unclosed [ { or quote: say where
             problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         lines = text.splitlines()
-        if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column: mark.column + 1] == "\t":
+        if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
             problem += " (a tab: indent with spaces, not tabs)"
         raise SpecError(f"YAML syntax error: {problem}", _mark_loc(file, mark), code="E101") from None
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-        raise SpecError(f"the file contains the control character U+{ord(char):04X}, which YAML does not allow",
-                        Location(file, line, col), code="E100") from None  # fmt: skip
+        raise SpecError(
+            f"the file contains the control character U+{ord(char):04X}, which YAML does not allow",
+            Location(file, line, col),
+            code="E100",
+        ) from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise SpecError(f"YAML error: {first}", Location(file, 1, 1), code="E101") from None
@@ -174,8 +210,11 @@ def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) ->
         if node.kind != "str":
             raise SpecError("mapping keys must be plain text", node.loc, code="E101")
         if node.text == "<<" and node.plain:
-            raise SpecError("YAML merge keys (<<) are not allowed; write the keys out, or use `blocks:` and "
-                            "`variants:`", node.loc, code="E102")  # fmt: skip
+            raise SpecError(
+                "YAML merge keys (<<) are not allowed; write the keys out, or use `blocks:` and `variants:`",
+                node.loc,
+                code="E102",
+            )
         for k, _ in parent.pairs:
             if k.text == node.text:
                 raise SpecError(
@@ -497,7 +536,9 @@ def parse_shape(text: str, loc: Location) -> ShapeAssert:
     """``HxWxC`` or ``N``."""
     m = _SHAPE.match(text)
     if not m:
-        raise SpecError(f"expected a shape HxWxC such as 224x224x3 (or N, a flat vector), got {text.strip()!r}", loc, code="E106")
+        raise SpecError(
+            f"expected a shape HxWxC such as 224x224x3 (or N, a flat vector), got {text.strip()!r}", loc, code="E106"
+        )
     dims = tuple(_digits(g, loc, "a shape") for g in m.groups() if g is not None)
     if any(d <= 0 for d in dims):
         raise SpecError(f"shape {text.strip()!r} has a dimension that is not positive", loc, code="E106")
@@ -557,7 +598,9 @@ class _Reader:
                 value = tok[m.end() :]
                 if not value:
                     raise SpecError(f"`{key}=` has no value", tloc, code="E108")
-                kwargs.append((key, Arg(value, tloc.shifted(m.end()), key_loc=tloc, exact=node.plain or bool(node.quote))))
+                kwargs.append(
+                    (key, Arg(value, tloc.shifted(m.end()), key_loc=tloc, exact=node.plain or bool(node.quote)))
+                )
             else:
                 if kwargs:
                     raise SpecError(f"positional value {tok!r} after keyword values in `{op}`", tloc, code="E108")
@@ -566,11 +609,18 @@ class _Reader:
 
     def arg(self, node: YNode, what: str) -> Arg:
         if node.kind == "map":
-            return Arg("", node.loc, mapping=tuple((k.text, self.arg(v, f"{what}.{k.text}")._replace(key_loc=k.loc))
-                                                   for k, v in node.pairs))  # fmt: skip
+            return Arg(
+                "",
+                node.loc,
+                mapping=tuple((k.text, self.arg(v, f"{what}.{k.text}")._replace(key_loc=k.loc)) for k, v in node.pairs),
+            )
         if node.kind == "seq":
             return Arg("", node.loc, items=tuple(self.arg(v, what) for v in node.items))
-        return Arg(node.text.strip(), self.token_loc(node, len(node.text) - len(node.text.lstrip())), exact=node.plain or bool(node.quote))
+        return Arg(
+            node.text.strip(),
+            self.token_loc(node, len(node.text) - len(node.text.lstrip())),
+            exact=node.plain or bool(node.quote),
+        )
 
     # -- sequences
 
@@ -659,8 +709,10 @@ class _Reader:
             branches = tuple(self.seq(b, f"branch {i + 1}") for i, b in enumerate(value.items))
             sources: tuple[Arg, ...] = ()
             if src_arg is not None:
-                sources = src_arg.items if src_arg.items is not None else tuple(
-                    Arg(t.strip(), src_arg.loc) for t, _ in split_top(src_arg.text.strip("[]"), ",")
+                sources = (
+                    src_arg.items
+                    if src_arg.items is not None
+                    else tuple(Arg(t.strip(), src_arg.loc) for t, _ in split_top(src_arg.text.strip("[]"), ","))
                 )
             if len(branches) + len(sources) < 1:
                 raise SpecError(f"`{kind}:` needs at least one branch", value.loc, code="E112")
@@ -677,9 +729,11 @@ class _Reader:
             if then is None:
                 raise SpecError("`if:` needs a `then:`", first_key.loc, code="E112")
             orelse = node.get("else")
-            other = self.seq(orelse, "`else`") if orelse is not None else (
-                Item(None, OpLine((Call("identity", (), (), first_key.loc),), None), first_key.loc),
-            )  # fmt: skip
+            other = (
+                self.seq(orelse, "`else`")
+                if orelse is not None
+                else (Item(None, OpLine((Call("identity", (), (), first_key.loc),), None), first_key.loc),)
+            )
             return Item(name, If(self.arg(value, "if"), self.seq(then, "`then`"), other, expect), first_key.loc)
         if kind == "side":
             self._check_keys(node, ("side", "from"), "`side`")
@@ -700,8 +754,9 @@ class _Reader:
 
     def blocks(self, node: YNode) -> tuple[BlockDef, ...]:
         if node.kind != "map":
-            raise SpecError(f"`blocks:` must be a mapping of `name(params): layers`, got {node.describe()}",
-                            node.loc, code="E113")  # fmt: skip
+            raise SpecError(
+                f"`blocks:` must be a mapping of `name(params): layers`, got {node.describe()}", node.loc, code="E113"
+            )
         out = []
         for key, value in node.pairs:
             m = re.match(r"\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*\Z", key.text)
@@ -719,8 +774,9 @@ class _Reader:
                     if any(p == pname for p, _ in params):
                         raise SpecError(f"block parameter `{pname}` given twice", ploc, code="E113")
                     if not eq and any(d is not None for _, d in params):
-                        raise SpecError(f"parameter `{pname}` without a default follows one with a default",
-                                        ploc, code="E113")  # fmt: skip
+                        raise SpecError(
+                            f"parameter `{pname}` without a default follows one with a default", ploc, code="E113"
+                        )
                     params.append((pname, Arg(default.strip(), ploc) if eq else None))
             out.append(BlockDef(m.group(1), tuple(params), self.seq(value, f"block `{m.group(1)}`"), key.loc))
         names = [b.name for b in out]
@@ -751,8 +807,11 @@ class _Reader:
             for pname, arg in params:
                 if pname == "accuracy":
                     if arg.mapping is None:
-                        raise SpecError(f"variant `{k.text}`: `accuracy:` must be a mapping such as {{top1: 77.37, "
-                                        "source: ...}", arg.loc, code="E114")  # fmt: skip
+                        raise SpecError(
+                            f"variant `{k.text}`: `accuracy:` must be a mapping such as {{top1: 77.37, source: ...}}",
+                            arg.loc,
+                            code="E114",
+                        )
                     accuracy = tuple((key, a.text) for key, a in arg.mapping)
                 elif pname == "input":
                     shape = parse_input(arg.text, arg.loc, f"variant `{k.text}`: `input:`")
@@ -777,8 +836,18 @@ class _Reader:
     def expectations(self, node: YNode, top: bool) -> Expectations:
         if node.kind != "map":
             raise SpecError(f"`expect:` must be a mapping, got {node.describe()}", node.loc, code="E115")
-        allowed = ("output", "params", "macs", "flops", "activations", "buffers", "weights", "biases",
-                   "layers", "source") + (("variants",) if top else ())  # fmt: skip
+        allowed = (
+            "output",
+            "params",
+            "macs",
+            "flops",
+            "activations",
+            "buffers",
+            "weights",
+            "biases",
+            "layers",
+            "source",
+        ) + (("variants",) if top else ())
         self._check_keys(node, allowed, "`expect`")
         snode = node.get("source")
         source = self.text(snode, "`source`") if snode is not None else ""
@@ -794,8 +863,11 @@ class _Reader:
                     raise SpecError("`expect.layers` must map layer paths to values", v.loc, code="E115")
                 for lk, lv in v.pairs:
                     if lv.kind != "map":
-                        raise SpecError(f"`expect.layers.{lk.text}` must be a mapping such as "
-                                        "{shape: 55x55x96, params: 34944}", lv.loc, code="E115")  # fmt: skip
+                        raise SpecError(
+                            f"`expect.layers.{lk.text}` must be a mapping such as {{shape: 55x55x96, params: 34944}}",
+                            lv.loc,
+                            code="E115",
+                        )
                     self._check_keys(lv, ("shape", "params", "macs", "activations"), f"`expect.layers.{lk.text}`")
                     entries: list[tuple[str, ExpectValue | ShapeAssert]] = []
                     for ek, ev in lv.pairs:
@@ -815,19 +887,26 @@ class _Reader:
 
     def spec(self, root: YNode | None) -> ArchitectureSpec:
         if root is None:
-            raise SpecError("the file is empty; a spec needs at least `input:` and `layers:`",
-                            Location(self.file, 1, 1), code="E100")  # fmt: skip
+            raise SpecError(
+                "the file is empty; a spec needs at least `input:` and `layers:`",
+                Location(self.file, 1, 1),
+                code="E100",
+            )
         if root.kind != "map":
-            raise SpecError(f"a spec is a mapping with `input:` and `layers:`, got {root.describe()}",
-                            root.loc, code="E100")  # fmt: skip
+            raise SpecError(
+                f"a spec is a mapping with `input:` and `layers:`, got {root.describe()}", root.loc, code="E100"
+            )
         self._check_keys(root, TOP_KEYS, "the spec")
         for key in ("input", "layers"):
             if root.get(key) is None:
                 raise SpecError(f"the spec has no `{key}:`", root.loc, code="E100")
         vnode = root.get("cnncalc")
         if vnode is not None and self.text(vnode, "`cnncalc`").strip() != "1":
-            raise SpecError(f"`cnncalc: {vnode.text.strip()}` is not a format version this cnncalc reads (it reads 1)",
-                            vnode.loc, code="E114")  # fmt: skip
+            raise SpecError(
+                f"`cnncalc: {vnode.text.strip()}` is not a format version this cnncalc reads (it reads 1)",
+                vnode.loc,
+                code="E114",
+            )
         inode = root.get("input")
         assert inode is not None
         input_shape = parse_input(self.text(inode, "`input`"), self.token_loc(inode, 0), "`input:`")
@@ -836,14 +915,16 @@ class _Reader:
         if rnode is not None:
             rounding = self.text(rnode, "`rounding`").strip()
             if rounding not in ROUNDING:
-                raise SpecError(f"`rounding:` is one of {', '.join(ROUNDING)}, got {rounding!r}", rnode.loc,
-                                code="E114")  # fmt: skip
+                raise SpecError(
+                    f"`rounding:` is one of {', '.join(ROUNDING)}, got {rounding!r}", rnode.loc, code="E114"
+                )
         defaults: list[tuple[str, tuple[tuple[str, Arg], ...], Location]] = []
         dnode = root.get("defaults")
         if dnode is not None:
             if dnode.kind != "map":
-                raise SpecError("`defaults:` maps op names to keyword defaults, e.g. {conv: {bias: false}}",
-                                dnode.loc, code="E114")  # fmt: skip
+                raise SpecError(
+                    "`defaults:` maps op names to keyword defaults, e.g. {conv: {bias: false}}", dnode.loc, code="E114"
+                )
             for k, v in dnode.pairs:
                 defaults.append((k.text, self.named_args(v, f"defaults for `{k.text}`"), k.loc))
         texts = {}
@@ -871,7 +952,9 @@ class _Reader:
 
 
 _SUFFIX = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "B": 10**9}
-_EXPECT = re.compile(r"\s*(~)?\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB]?)\s*(?:(?:±|\+-|\+/-)\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB%]?))?\s*\Z")
+_EXPECT = re.compile(
+    r"\s*(~)?\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB]?)\s*(?:(?:±|\+-|\+/-)\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KkMGTB%]?))?\s*\Z"
+)
 
 
 def parse_expect_value(text: str, loc: Location, source: str = "") -> ExpectValue:
@@ -895,8 +978,9 @@ def parse_expect_value(text: str, loc: Location, source: str = "") -> ExpectValu
         t = Fraction(tol.replace("_", "").replace(",", ""))
         tolerance = max(tolerance, target * t / 100 if tol_suffix == "%" else t * _SUFFIX[tol_suffix or ""])
     if not approx and tol is None and target.denominator != 1:
-        raise SpecError(f"{text.strip()!r} is not a whole count; write ~{text.strip()} for a rounded figure",
-                        loc, code="E115")  # fmt: skip
+        raise SpecError(
+            f"{text.strip()!r} is not a whole count; write ~{text.strip()} for a rounded figure", loc, code="E115"
+        )
     return ExpectValue(text.strip(), target, tolerance, source, loc)
 
 
@@ -907,8 +991,11 @@ def read_text(path: str | Path) -> str:
     try:
         size = p.stat().st_size
         if size > LIMITS["file_bytes"]:
-            raise SpecError(f"the file is {size:,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
-                            Location(name), code="E104")  # fmt: skip
+            raise SpecError(
+                f"the file is {size:,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
+                Location(name),
+                code="E104",
+            )
         data = p.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read the file: {exc.strerror or exc}", Location(name), code="E100") from None
@@ -918,11 +1005,15 @@ def read_text(path: str | Path) -> str:
 def decode(data: bytes, name: str) -> str:
     """UTF-8 text from bytes, rejecting NUL bytes and invalid encodings with a location."""
     if len(data) > LIMITS["file_bytes"]:
-        raise SpecError(f"the file is {len(data):,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
-                        Location(name), code="E104")  # fmt: skip
+        raise SpecError(
+            f"the file is {len(data):,} bytes; specs are limited to {LIMITS['file_bytes']:,} bytes",
+            Location(name),
+            code="E104",
+        )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) >= 4 and data[1:4:2] == b"\0\0" and data[0:4:2] != b"\0\0"):
-        raise SpecError("the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8", Location(name, 1, 1),
-                        code="E100")  # fmt: skip
+        raise SpecError(
+            "the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8", Location(name, 1, 1), code="E100"
+        )
     if b"\0" in data:
         at = data.index(b"\0")
         line = data.count(b"\n", 0, at) + 1
@@ -933,8 +1024,9 @@ def decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError(f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Location(name, line, col),
-                        code="E100") from None  # fmt: skip
+        raise SpecError(
+            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Location(name, line, col), code="E100"
+        ) from None
     return text
 
 
@@ -942,14 +1034,21 @@ def decode(data: bytes, name: str) -> str:
 def parse_spec(text: str, file: str = "<spec>") -> ArchitectureSpec:
     """Parse spec text (YAML) into an :class:`ArchitectureSpec`."""
     if len(text) > LIMITS["file_bytes"]:
-        raise SpecError(f"the spec is {len(text):,} characters; specs are limited to {LIMITS['file_bytes']:,}",
-                        Location(file), code="E104")  # fmt: skip
+        raise SpecError(
+            f"the spec is {len(text):,} characters; specs are limited to {LIMITS['file_bytes']:,}",
+            Location(file),
+            code="E104",
+        )
     for ch, name in (("\u2028", "LINE SEPARATOR"), ("\u2029", "PARAGRAPH SEPARATOR"), ("\x85", "NEXT LINE")):
         pos = text.find(ch)
         if pos >= 0:
             line, col = _line_col(text, pos)
-            raise SpecError(f"the file contains U+{ord(ch):04X} ({name}), which YAML reads as a line break but "
-                            "editors do not; delete it", Location(file, line, col), code="E100")  # fmt: skip
+            raise SpecError(
+                f"the file contains U+{ord(ch):04X} ({name}), which YAML reads as a line break but "
+                "editors do not; delete it",
+                Location(file, line, col),
+                code="E100",
+            )
     return _Reader(file).spec(parse_yaml(text, file))
 
 
