@@ -1,57 +1,38 @@
 """Errors with a location: the one base class every cnncalc failure derives from.
 
-Every error that bad input can cause is a :class:`CnncalcError`. It carries a
-:class:`Location` (file, 1-based line and column, and the layer path when one is
-known) and renders as one compiler-style line::
+Every error that bad input can cause is a :class:`CnncalcError`, and every one carries a
+:class:`~cnncalc.diagnostics.Diagnostic` (code, message, location with the layer path, notes; severity from
+the table of codes in :mod:`cnncalc.diagnostics`). It renders as one compiler-style line::
 
     alexnet.yaml:7:12: error: conv1: (224 + 0 - 11)/4 + 1 = 54.25 is not a whole number
 
-Optional ``notes`` add the facts (shapes, arithmetic, block call chain); the
-first line always stands alone, so ``check`` can print one line per problem.
+Optional ``notes`` add the facts (shapes, arithmetic, block call chain); the first line always stands
+alone, so ``check`` can print one line per problem. Each code is raised by one class (the table's
+``kind``): the class says which stage failed, the code says what went wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar
 
-
-class Location(NamedTuple):
-    """Where something is in a spec file: 1-based line and column, plus a layer path.
-
-    An immutable value (a NamedTuple rather than a frozen dataclass: a spec makes one per token, and
-    tuples are several times cheaper to create).
-    """
-
-    file: str = "<spec>"
-    line: int = 0
-    column: int = 0
-    path: str = ""
-
-    def prefix(self) -> str:
-        """``file:line:col`` (line and column left out when unknown)."""
-        if self.line <= 0:
-            return self.file
-        return f"{self.file}:{self.line}:{self.column}"
-
-    def shifted(self, columns: int) -> Location:
-        """The same location, ``columns`` characters further right on its line."""
-        return Location(self.file, self.line, self.column + columns, self.path)
-
-    def with_path(self, path: str) -> Location:
-        """The same location, naming the layer path ``path``."""
-        return Location(self.file, self.line, self.column, path)
+from .diagnostics import Diagnostic, Location, Severity
 
 
 class CnncalcError(Exception):
     """Base class of every error cnncalc reports about its input.
 
-    ``code`` is a short stable identifier (E1xx file/YAML, E2xx names,
-    E3xx expressions, E4xx shapes, E5xx expectations) used by ``check --format json``.
+    ``code`` is a stable identifier from :data:`cnncalc.diagnostics.CODES` (``check --format json`` reports
+    it); a subclass states its default as ``code = "E..."`` in its body, a raise site may give another.
     """
 
-    code = "E000"
-    severity = "error"
+    default_code: ClassVar[str] = "E000"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        default = cls.__dict__.get("code")
+        if isinstance(default, str):  # `code = "E600"` in a subclass body is its default code
+            cls.default_code = default
+            delattr(cls, "code")
 
     def __init__(
         self,
@@ -61,11 +42,60 @@ class CnncalcError(Exception):
         code: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.location = location
-        self.notes = tuple(notes)
-        if code is not None:
-            self.code = code
+        self.diagnostic = Diagnostic(message, location, tuple(notes), code=code or self.default_code)
+
+    # The diagnostic is replaced, never mutated: while the error travels up, callers add what they know.
+
+    @property
+    def message(self) -> str:
+        """The problem, without location or severity."""
+        return self.diagnostic.message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.diagnostic = self.diagnostic.with_message(value)
+
+    @property
+    def location(self) -> Location | None:
+        """Where the problem is, if known."""
+        return self.diagnostic.location
+
+    @location.setter
+    def location(self, value: Location | None) -> None:
+        self.diagnostic = Diagnostic(self.message, value, self.notes, code=self.code)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Facts that explain the problem, one per line."""
+        return self.diagnostic.notes
+
+    @notes.setter
+    def notes(self, value: tuple[str, ...]) -> None:
+        self.diagnostic = Diagnostic(self.message, self.location, tuple(value), code=self.code)
+
+    @property
+    def code(self) -> str:
+        """The diagnostic code (``E201``)."""
+        return self.diagnostic.code
+
+    @code.setter
+    def code(self, value: str) -> None:
+        self.diagnostic = Diagnostic(self.message, self.location, self.notes, code=value)
+
+    @property
+    def severity(self) -> Severity:
+        """``error`` (or ``warning``), as the table of codes says for :attr:`code`."""
+        return self.diagnostic.severity
+
+    @severity.setter
+    def severity(self, value: Severity) -> None:
+        if value != self.diagnostic.severity:
+            raise ValueError(f"{self.code} is an {self.diagnostic.severity} by the table of codes, not a {value}")
+
+    @property
+    def path(self) -> str:
+        """The layer path the problem is in ("" when not in a layer)."""
+        return self.diagnostic.path
 
     def located(self, location: Location) -> CnncalcError:
         """Give the error a location if it has none yet (returns self)."""
@@ -77,31 +107,26 @@ class CnncalcError(Exception):
 
     def headline(self) -> str:
         """The one-line form: ``file:line:col: error: path: message``."""
-        loc = self.location
-        where = loc.prefix() if loc else "<spec>"
-        path = f"{loc.path}: " if loc and loc.path and not self.message.startswith(f"`{loc.path}`") else ""
-        return f"{where}: {self.severity}: {path}{self.message}"
+        return self.diagnostic.headline()
 
     def __str__(self) -> str:
-        lines = [self.headline()]
-        lines.extend(f"  = {note}" for note in self.notes)
-        return "\n".join(lines)
+        return str(self.diagnostic)
 
 
 class SpecError(CnncalcError):
-    """The file is not a valid spec: YAML syntax, unknown keys, bad values, limits."""
+    """The file is not a valid spec: YAML syntax, structure, unknown keys, bad values, limits; misused names."""
 
     code = "E100"
 
 
 class UnknownNameError(CnncalcError):
-    """An unknown op, block, keyword, parameter or layer name."""
+    """A name that does not resolve to one thing: an op, block, keyword, parameter, variant, layer, dtype."""
 
-    code = "E200"
+    code = "E201"
 
 
 class ExprError(CnncalcError):
-    """An expression cannot be parsed or evaluated, or gives a value of the wrong kind."""
+    """An expression cannot be parsed or evaluated, or a value is of the wrong kind or out of range."""
 
     code = "E300"
 
@@ -113,28 +138,18 @@ class ShapeError(CnncalcError):
 
 
 class ExpectationError(CnncalcError):
-    """A stated expectation (inline ``=>`` shape or ``expect:`` value) does not hold."""
+    """A stated expectation (inline ``=>`` shape, ``expect:`` value, a budget) does not hold."""
 
-    code = "E500"
+    code = "E502"
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One reported problem, as ``check`` lists them."""
-
-    message: str
-    location: Location | None
-    severity: str = "error"
-    code: str = "E000"
-    notes: tuple[str, ...] = field(default=())
-
-    @classmethod
-    def from_error(cls, err: CnncalcError) -> Diagnostic:
-        """The diagnostic for a raised error."""
-        return cls(err.message, err.location, err.severity, err.code, err.notes)
-
-    def headline(self) -> str:
-        """The one-line ``file:line:col: severity: message`` form."""
-        err = CnncalcError(self.message, self.location)
-        err.severity = self.severity
-        return err.headline()
+__all__ = [
+    "CnncalcError",
+    "Diagnostic",
+    "ExpectationError",
+    "ExprError",
+    "Location",
+    "ShapeError",
+    "SpecError",
+    "UnknownNameError",
+]
