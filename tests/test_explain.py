@@ -53,7 +53,10 @@ def test_squeeze_excitation_gate_keeps_the_grid() -> None:
     )
     last = rep.layers[-1]
     assert last.jump == (1, 1)  # the 1x1 gate does not turn the grid into an 8-pixel one
-    assert last.rf == (3 + 7 + 2, 3 + 7 + 2)  # the gate saw everything: 3 + (8 - 1), then one more 3x3
+    # Distill's convention: a 1x1xC gate computed from a global pool scales every position alike, so it does not
+    # widen the local field: 3x3, the gated product keeps 3, one more 3x3 gives 5 (not 3 + 7 + 2)
+    assert rep.layers[-2].rf == (3, 3)
+    assert last.rf == (5, 5)
 
 
 def test_batch_multiplies_macs_and_activations_never_params() -> None:

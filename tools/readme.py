@@ -43,26 +43,23 @@ def _default(v: object) -> str:
 
 
 def layers_table() -> str:
-    """The layer-type table, one row per registry entry."""
+    """The layer-type table, one row per registry entry (each entry's ``doc_row``)."""
     from cnncalc.layers import LAYER_TYPES
 
-    rows = [
-        "| op | what it is | positional | keywords (default) | params | MACs | ops (`--ops`) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, lt in LAYER_TYPES.items():
-        pos = " ".join(a.name.upper() for a in lt.positional)
-        kws = ", ".join(
-            f"`{a.name}`" + (f"={_default(a.default)}" if a.default is not None else "")
-            for a in lt.args
-            if not a.positional
-        )
-        if name in ("maxpool", "avgpool"):
-            kws = kws.replace("`stride`", "`stride`=KERNEL")
-        alias = f" (alias {', '.join(lt.aliases)})" if lt.aliases else ""
-        rows.append(
-            f"| `{name}`{alias} | {lt.summary} | {pos} | {kws} | {lt.params_doc} | {lt.macs_doc} | {lt.ops_doc} |"
-        )
+    cols = {
+        "op": "op (aliases)",
+        "what": "what it is",
+        "positional": "positional",
+        "keywords": "keywords (default)",
+        "params": "params",
+        "macs": "MACs",
+        "ops": "ops (`--ops`)",
+        "field": "receptive field",
+    }
+    rows = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
+    for lt in LAYER_TYPES.values():
+        row = lt.doc_row()
+        rows.append("| " + " | ".join(row[k].replace("|", "\\|") for k in cols) + " |")
     return "\n".join(rows)
 
 

@@ -13,8 +13,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import fields as F  # noqa: N812
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, Diagnostic, ExpectationError, Location
+from .fields import Field
 from .graph import Graph, build_graph
 from .perf import without_gc
 from .shapes import Shape
@@ -40,8 +42,8 @@ class LayerResult(NamedTuple):
     side: bool = False
     sources: tuple[int, ...] = ()  # indices in Report.layers of the layers this one reads (-1: the input)
     ops: int = 0  # element-wise operations (pooling, BN, activations, joins, bias adds): apart from MACs
-    rf: tuple[int, int] = (1, 1)  # receptive field (rows, columns) in input pixels
-    jump: tuple[int, int] = (1, 1)  # effective stride (rows, columns) in input pixels
+    rf: tuple[int, int] | None = (1, 1)  # receptive field (rows, columns) in input pixels; None: unknown
+    jump: tuple[int | Fraction, int | Fraction] | None = (1, 1)  # effective stride (rows, columns); None: unknown
     batch: int = 1  # macs and ops already include it; activations multiply by it
 
     @property
@@ -199,100 +201,57 @@ def _accuracy(spec: ArchitectureSpec | None, variant: str | None) -> tuple[tuple
 # --------------------------------------------------------------------------- receptive field
 
 
-class _Field(NamedTuple):
-    """Receptive field of one layer's output on one axis: size, jump (effective stride), and twice the first
-    centre (doubled so that it stays an int: centres fall on half pixels)."""
-
-    size: int
-    jump: int
-    centre2: int
-
-
 @dataclass(frozen=True, slots=True)
 class Fields:
     """Receptive fields of every layer, with merge warnings and the first layer whose field exceeds the input."""
 
-    per_layer: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+    per_layer: tuple[tuple[tuple[int, int] | None, tuple[Jump, Jump] | None], ...]
     warnings: tuple[CnncalcError, ...]
     note: str
 
 
-def _window_field(f: _Field, k: int, s: int, p_before: int, d: int) -> _Field:
-    span = d * (k - 1) + 1
-    return _Field(f.size + (span - 1) * f.jump, f.jump * s, f.centre2 + (span - 1 - 2 * p_before) * f.jump)
+Jump = int | Fraction
 
 
 def receptive_fields(graph: Graph) -> Fields:
     """Receptive field size and effective stride per axis for every layer (Araujo, Norris & Sim 2019).
 
-    Per axis, a window of k (dilation d, span k' = d(k-1)+1), stride s, leading padding p maps
-    (r, j, c) to (r + (k'-1)j, j s, c + ((k'-1)/2 - p) j): r is the field size, j the distance in input
-    pixels between neighbouring outputs, c the centre of the first output's field. Global layers (fc, gap,
-    flatten...) span their whole input; element-wise layers keep the field; a join takes the largest field
-    of its inputs and warns when its inputs' jumps or centres differ (misaligned features).
+    Each op's registry entry names its rule (:mod:`cnncalc.fields`): windows grow the field, resampling ops
+    make the grid finer (exact fractional strides), global ops span their input, a join takes the largest
+    field of its grid inputs (1x1xC gates do not widen the local field) and warns when their strides or
+    centres differ (misaligned features); an ``opaque`` layer makes the field unknown from there on.
     """
-    start = (_Field(1, 1, 0), _Field(1, 1, 0))
-    fields: list[tuple[_Field, _Field]] = []
-    out: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    fields_: list[Field] = []
+    out: list[tuple[tuple[int, int] | None, tuple[Jump, Jump] | None]] = []
     warnings: list[CnncalcError] = []
     note = ""
     limit = (graph.input.h, graph.input.w)
     for node in graph.nodes:
-        srcs = [start if i < 0 else fields[i] for i in node.inputs]
-        rule = L.LAYER_TYPES[node.op].rf
-        x = node.in_shapes[0]
-        if rule == "window":
-            wins = node.info["windows"]
-            pads = node.info["pads"]
-            f = (
-                _window_field(srcs[0][0], wins[0].kernel, wins[0].stride, pads[0], wins[0].dilation),
-                _window_field(srcs[0][1], wins[1].kernel, wins[1].stride, pads[2], wins[1].dilation),
-            )
-        elif rule == "global" or (rule == "adaptive" and x != node.out):
-            if x.is_flat:
-                f = srcs[0]
-            elif rule == "adaptive":
-                oh, ow = node.out.h, node.out.w
-                # PyTorch's adaptive bins: about ceil(n/o) wide, n//o apart (at least 1 when it enlarges)
-                f = (
-                    _window_field(srcs[0][0], -(-x.h // oh), max(x.h // oh, 1), 0, 1),
-                    _window_field(srcs[0][1], -(-x.w // ow), max(x.w // ow, 1), 0, 1),
-                )
-            else:
-                f = (_window_field(srcs[0][0], x.h, x.h, 0, 1), _window_field(srcs[0][1], x.w, x.w, 0, 1))
-        elif rule == "join" and len(srcs) > 1:
-            # A 1x1xC gate (squeeze-excitation) widens the field but has no grid: strides and centres come
-            # from the inputs that have one.
-            spatial = [s for s, shape in zip(srcs, node.in_shapes) if not shape.is_flat and shape.h * shape.w > 1]
-            grid = spatial or srcs
-            f = tuple(
-                max((s[a] for s in grid), key=lambda v: v.size)._replace(size=max(s[a].size for s in srcs))
-                for a in (0, 1)
-            )  # type: ignore[assignment]
-            jumps = {(s[0].jump, s[1].jump) for s in spatial}
-            centres = {(s[0].centre2, s[1].centre2) for s in spatial}
-            if len(jumps) > 1 or len(centres) > 1:
-                what = (
-                    "effective strides " + ", ".join(f"{a}x{b}" for a, b in sorted(jumps))
-                    if len(jumps) > 1
-                    else "field centres " + ", ".join(f"({a / 2:g}, {b / 2:g})" for a, b in sorted(centres))
-                )
+        srcs = [F.START if i < 0 else fields_[i] for i in node.inputs]
+        lt = L.LAYER_TYPES[node.op]
+        args = F.FieldArgs(node.attrs, node.in_shapes, node.out, node.info, srcs)
+        f = lt.rf(args)
+        if lt.role == "join":
+            why = F.misalignment(args)
+            if why:
                 warn = CnncalcError(
-                    f"`{node.op}` joins misaligned inputs: {what} differ, so the same position "
-                    "holds features of different input locations",
+                    f"`{node.op}` joins misaligned inputs: {why}, so the same position holds features of "
+                    "different input locations",
                     node.loc.with_path(node.path),
                     code="W201",
                 )
                 warn.severity = "warning"
                 warnings.append(warn)
-        else:
-            f = srcs[0]
-        fields.append(f)
-        out.append(((f[0].size, f[1].size), (f[0].jump, f[1].jump)))
-        if not note and not node.side and (f[0].size > limit[0] or f[1].size > limit[1]):
+        fields_.append(f)
+        if f is None:
+            out.append((None, None))
+            continue
+        size = (F.shown_size(f[0].size), F.shown_size(f[1].size))
+        out.append((size, (f[0].jump, f[1].jump)))
+        if not note and not node.side and (size[0] > limit[0] or size[1] > limit[1]):
             note = (
                 f"the receptive field exceeds the {graph.input.h}x{graph.input.w} input from `{node.path}` on "
-                f"({f[0].size}x{f[1].size}): its outer parts see only padding"
+                f"({size[0]}x{size[1]}): its outer parts see only padding"
             )
     return Fields(tuple(out), tuple(warnings), note)
 
@@ -530,7 +489,7 @@ class CheckResult:
 def _diag(err: CnncalcError, variant: str | None) -> Diagnostic:
     d = Diagnostic.from_error(err)
     if variant is not None:
-        d = Diagnostic(f"[variant {variant}] {d.message}", d.location, d.severity, d.code, d.notes)
+        d = d.with_message(f"[variant {variant}] {d.message}")
     return d
 
 

@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
+from .argkinds import PAD_WORDS, ArgKind, Derived, is_word, split_dim
 from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
 from .expr import Dim, Value, evaluate, fmt, quote
 from .perf import without_gc
@@ -43,7 +44,6 @@ from .spec import (
     Side,
     SubSeq,
     did_you_mean,
-    parse_shape,
 )
 
 #: Limits on expansion, so hostile specs end quickly with a located error.
@@ -54,7 +54,6 @@ MAX_ITERATIONS = 1_000_000
 MAX_SIZE = 2**31 - 1
 MAX_BLOCK_DEPTH = 64
 MAX_FRACTAL = 10
-WORDS = ("same", "same_lower", "valid")
 INPUT = -1  # the node index that stands for the network input
 
 
@@ -230,7 +229,7 @@ class Builder:
         self.warnings: list[CnncalcError] = []
         self.iterations = 0
         self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
-        self.literals: dict[tuple[str, str], Any] = {}
+        self.literals: dict[tuple[ArgKind, str], Any] = {}
         self.statics: dict[int, dict[str, int]] = {}
         self.sites: dict[int, tuple[L.LayerType | None, BlockDef | None, Arg | None, Arg | None]] = {}
         self.warned: set[int] = set()
@@ -240,7 +239,10 @@ class Builder:
             lt = L.lookup(op)
             if lt is None and op not in self.blocks:
                 raise UnknownNameError(
-                    f"`defaults:` names unknown op `{op}`{did_you_mean(op, L.LAYER_TYPES)}", where, code="E201"
+                    f"`defaults:` names unknown op `{op}`{L.suggest(op, self.blocks)}",
+                    where,
+                    notes=(L.OPAQUE_HELP,),
+                    code="E201",
                 )
             name = lt.name if lt else op
             for key, arg in kws:
@@ -277,11 +279,11 @@ class Builder:
         text = arg.text
         if not text:
             raise self.fail(ExprError("empty value", code="E301"), arg.loc, path, scope)
-        x = _split_dim(text)
+        x = split_dim(text)
         if x is not None:
             a, b = (self.value(Arg(t.strip(), arg.loc), env, path, scope) for t in x)
             return Dim(a, b)  # type: ignore[arg-type]  # sides are checked where the kind is known
-        if text in WORDS and text not in env:
+        if text in PAD_WORDS and text not in env:
             return text
         try:
             return evaluate(text, env)
@@ -327,87 +329,6 @@ class Builder:
                 ExprError(f"{what} = {v:,} exceeds the limit of {MAX_SIZE:,}", code="E304"), arg.loc, path, scope
             )
         return v
-
-    def convert(self, spec: L.ArgSpec, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Any:
-        """An argument of a built-in op, converted to its kind."""
-        what = f"`{spec.name}`"
-        kind = spec.kind
-        if kind == "shape":
-            sa = parse_shape(arg.text, arg.loc)
-            return Shape(sa.dims)
-        word = arg.text if _WORD.match(arg.text) and arg.text not in env else None
-        if kind == "bool" and word is not None and word not in ("true", "false", "True", "False"):
-            raise self.fail(ExprError(f"{what} must be true or false, got `{word}`", code="E303"), arg.loc, path, scope)
-        if kind == "pad" and word is not None and word not in WORDS:
-            raise self.fail(
-                ExprError(
-                    f"{what} must be a number, PhxPw, same, same_lower, valid or {{top, bottom, "
-                    f"left, right}}, got `{word}`{did_you_mean(word, WORDS)}",
-                    code="E303",
-                ),
-                arg.loc,
-                path,
-                scope,
-            )
-        v = self.value(arg, env, path, scope)
-        if kind == "bool":
-            if isinstance(v, bool):
-                return v
-            if isinstance(v, int) and v in (0, 1):
-                return bool(v)
-            raise self.fail(ExprError(f"{what} must be true or false, got {fmt(v)}", code="E303"), arg.loc, path, scope)
-        if kind in ("number", "probability"):
-            if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
-                raise self.fail(ExprError(f"{what} must be a number, got {fmt(v)}", code="E303"), arg.loc, path, scope)
-            if kind == "probability" and not 0 <= v <= 1:
-                raise self.fail(
-                    ExprError(f"{what} must be between 0 and 1, got {fmt(v)}", code="E304"), arg.loc, path, scope
-                )
-            return v
-        if kind in ("count", "index"):
-            return self.whole(v, arg, what, path, scope, 1 if kind == "count" else 0)
-        if kind == "table":
-            if not isinstance(v, tuple) or not all(isinstance(row, tuple) for row in v):
-                raise self.fail(
-                    ExprError(f"{what} must be a list of lists of channel numbers, got {fmt(v)}", code="E303"),
-                    arg.loc,
-                    path,
-                    scope,
-                )
-            return tuple(tuple(self.whole(x, arg, "a channel number", path, scope, 0) for x in row) for row in v)
-        if kind == "pad":
-            if isinstance(v, str):
-                return v
-            if isinstance(v, _Mapping):  # a {top, bottom, left, right} mapping
-                sides = dict(v)
-                for k, side in sides.items():
-                    if k not in _SIDES:
-                        raise self.fail(
-                            SpecError(
-                                f"padding side `{k}` is not one of top, bottom, left, right{did_you_mean(k, _SIDES)}",
-                                code="E111",
-                            ),
-                            side.where,
-                            path,
-                            scope,
-                        )
-                return tuple(
-                    self.whole(self.value(sides[k], env, path, scope), sides[k], f"pad {k}", path, scope, 0)
-                    if k in sides
-                    else 0
-                    for k in _SIDES
-                )
-        if kind in ("dim", "pad"):
-            minimum = 0 if kind == "pad" else 1
-            if isinstance(v, Dim):
-                texts = [t.strip() for t in (_split_dim(arg.text) or ("", ""))]
-                texts = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in texts]
-                return Dim(
-                    self.whole(v.a, arg, f"{what} height", path, scope, minimum, texts[0]),
-                    self.whole(v.b, arg, f"{what} width", path, scope, minimum, texts[1]),
-                )
-            return self.whole(v, arg, what, path, scope, minimum)
-        raise AssertionError(kind)  # pragma: no cover
 
     def add_node(
         self,
@@ -458,7 +379,7 @@ class Builder:
                 scope,
             )
 
-    def resolve_source(self, arg: Arg, scope: _Scope, path: str) -> int:
+    def resolve_source(self, arg: Arg, scope: _Scope, path: str, key: str = "from") -> int:
         name = arg.text.strip()
         if name == "input":
             return INPUT
@@ -467,7 +388,7 @@ class Builder:
             known = scope.frame.all_names()
             raise self.fail(
                 UnknownNameError(
-                    f"`from={name}` names no layer defined before this point{did_you_mean(name, known)}",
+                    f"`{key}={name}` names no layer defined before this point{did_you_mean(name, known)}",
                     notes=("a reference can only name an earlier layer in this block or an enclosing one",),
                     code="E205",
                 ),
@@ -630,7 +551,7 @@ class Builder:
             return
         for b, branch in enumerate(body.branches):
             only = branch[0].body if len(branch) == 1 else None
-            if isinstance(only, OpLine) and len(only.calls) == 1 and only.calls[0].op in _ELEMENTWISE:
+            if isinstance(only, OpLine) and len(only.calls) == 1 and _is_elementwise(only.calls[0].op):
                 self.warned.add(id(item))
                 warn = SpecError(
                     f"branch {b + 1} of `{body.kind}` is only `{only.calls[0].op}`, applied to the join's input;"
@@ -716,9 +637,12 @@ class Builder:
             )
         lt, block, src, rep = site
         if lt is None and block is None:
-            known = list(L.LAYER_TYPES) + list(self.blocks)
             raise self.fail(
-                UnknownNameError(f"unknown op or block `{call.op}`{did_you_mean(call.op, known)}", code="E201"),
+                UnknownNameError(
+                    f"unknown op or block `{call.op}`{L.suggest(call.op, self.blocks)}",
+                    notes=(L.OPAQUE_HELP,),
+                    code="E201",
+                ),
                 call.loc,
                 scope.join(name) if name else scope.prefix,
                 scope,
@@ -821,17 +745,26 @@ class Builder:
             plan = self.plans[id(call)] = self.prepare(call, lt, path, scope)
         attrs: dict[str, Any] = {}
         literals = self.literals
+        binder: _Binder | None = None
+        derived: list[L.ArgSpec] = []
         for spec, arg in plan:
             if arg is None:
+                if isinstance(spec.default, Derived):
+                    derived.append(spec)
                 attrs[spec.name] = spec.default
                 continue
-            key = (spec.kind, arg.text)
-            value = literals.get(key, _MISSING)
+            kind = spec.kind
+            key = (kind, arg.text)
+            value = literals.get(key, _MISSING) if kind.cacheable else _MISSING
             if value is _MISSING:
-                value = self.convert(spec, arg, env, path, scope)
-                if _LITERAL.match(arg.text):  # a number written out does not depend on the environment
+                if binder is None:
+                    binder = _Binder(self, env, path, scope)
+                value = kind.convert(binder, arg, f"`{spec.name}`")
+                if kind.cacheable and _LITERAL.match(arg.text):  # a number written out does not depend on the env
                     literals[key] = value
             attrs[spec.name] = value
+        for spec in derived:
+            attrs[spec.name] = spec.default.rule(attrs)
         if self.no_bias and "bias" in attrs:
             attrs["bias"] = False
         return self.add_node(lt.name, attrs, [cur], path, call.loc, scope)
@@ -904,6 +837,34 @@ class Builder:
         return self.seq(block.body, cur, sub)
 
 
+class _Binder:
+    """The expansion stage's side of argument conversion (:class:`cnncalc.argkinds.Binder`) for one call."""
+
+    __slots__ = ("builder", "env", "path", "scope")
+
+    def __init__(self, builder: Builder, env: _Env, path: str, scope: _Scope) -> None:
+        self.builder, self.env, self.path, self.scope = builder, env, path, scope
+
+    def value(self, arg: Arg) -> Value:
+        return self.builder.value(arg, self.env, self.path, self.scope)
+
+    def whole(self, v: Value, arg: Arg, what: str, minimum: int = 1, text: str | None = None) -> int:
+        return self.builder.whole(v, arg, what, self.path, self.scope, minimum, text)
+
+    def fail(self, err: CnncalcError, loc: Location) -> CnncalcError:
+        return self.builder.fail(err, loc, self.path, self.scope)
+
+    def word(self, arg: Arg) -> str | None:
+        text = arg.text
+        return text if is_word(text) and text not in self.env else None
+
+    def layer_shape(self, arg: Arg) -> Shape:
+        return self.builder.shape_of(self.builder.resolve_source(arg, self.scope, self.path, key="to"))
+
+    def mapping(self, v: Value) -> Mapping[str, Arg] | None:
+        return dict(v) if isinstance(v, _Mapping) else None
+
+
 def _join_help(kind: str, shapes: list[Shape]) -> tuple[str, ...]:
     """A concrete fix for a residual join whose branches disagree: the projection that would make them agree."""
     if kind not in ("add", "mean") or len(shapes) != 2 or any(s.is_flat for s in shapes):
@@ -953,45 +914,13 @@ class _Several(dict):  # type: ignore[type-arg]
 _SEVERAL = _Several()
 _MISSING = object()
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SIDES = ("top", "bottom", "left", "right")
 _LITERAL = re.compile(r"\d+(x\d+)?\Z")
-_ELEMENTWISE = frozenset(
-    (
-        "relu",
-        "relu6",
-        "sigmoid",
-        "tanh",
-        "elu",
-        "gelu",
-        "swish",
-        "silu",
-        "hswish",
-        "hsigmoid",
-        "softmax",
-        "leaky",
-        "dropout",
-        "bn",
-        "lrn",
-    )
-)
 _STRUCT_BASE: dict[type, str] = {Repeat: "repeat", Side: "side", Fractal: "fractal", SubSeq: "seq", If: "if"}
 
 
-def _split_dim(text: str) -> tuple[str, str] | None:
-    """``3x3`` or ``(k)x(k)`` -> the two sides; None otherwise."""
-    t = text.strip()
-    if "x" not in t and "×" not in t:
-        return None
-    for sep in ("x", "×"):
-        left, s, right = t.partition(sep)
-        if s and _dim_side(left) and _dim_side(right):
-            return left, right
-    return None
-
-
-def _dim_side(s: str) -> bool:
-    s = s.strip()
-    return s.isdigit() or (s.startswith("(") and s.endswith(")"))
+def _is_elementwise(op: str) -> bool:
+    lt = L.lookup(op)
+    return lt is not None and lt.elementwise
 
 
 def resolve_params(

@@ -23,68 +23,112 @@ layer types is generated from :data:`LAYER_TYPES`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from . import fields
+from .argkinds import (
+    BOOL,
+    COUNT,
+    DIM,
+    INDEX,
+    NUMBER,
+    PAD,
+    PROBABILITY,
+    SHAPE,
+    TABLE,
+    ArgKind,
+    Derived,
+    same_as,
+)
 from .errors import ShapeError
 from .expr import Dim
+from .fields import FieldRule
 from .shapes import Shape, Window, same_padding, window_out
 
-CONVENTIONS = (
-    "params = weights + biases + BN gamma/beta (BN running stats are buffers, not params); "
-    "MACs = multiply-accumulates of conv and fc (bias adds, pooling, BN, activations, joins: 0); "
-    "FLOPs = 2 x MACs; activations = output elements; per sample (batch 1); "
-    "output size = floor((n + pads - dilation*(k-1) - 1)/stride) + 1 unless ceil; padding 0 unless given"
-)
-
 Attrs = Mapping[str, Any]
+Counter = Callable[[Attrs, list[Shape], Shape], int]
+
+
+def _zero(a: Attrs, i: list[Shape], o: Shape) -> int:
+    return 0
+
+
+def _no_params(a: Attrs, i: list[Shape], o: Shape) -> tuple[int, int]:
+    return (0, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class ArgSpec:
     """One keyword (or positional) argument of an op.
 
-    ``kind``: 'count' (whole number >= 1), 'index' (>= 0), 'dim' (``K`` or ``KhxKw``), 'probability',
-    'pad' (``P``, ``PhxPw``, same, same_lower, valid, or {top, bottom, left, right}),
-    'bool', 'number' (may be fractional), 'shape'.
+    ``kind`` is an :mod:`~cnncalc.argkinds` object that converts and documents the written value. ``default``
+    is a value, a :class:`~cnncalc.argkinds.Derived` rule over the other arguments (a pooling stride that
+    defaults to its kernel), or None: then the argument is required unless ``optional`` (left out, the rule
+    sees None).
     """
 
     name: str
-    kind: str
-    default: Any = None  # None: required, unless optional
+    kind: ArgKind
+    default: Any = None
     positional: bool = False
     doc: str = ""
-    optional: bool = False  # may be left out entirely (the rule then uses None)
+    optional: bool = False
+
+    def default_doc(self) -> str:
+        """The default as the docs show it (``= kernel`` for a derived one), "" if required."""
+        d = self.default
+        if isinstance(d, Derived):
+            return d.doc
+        if d is None:
+            return ""
+        if isinstance(d, bool):
+            return "true" if d else "false"
+        if isinstance(d, Fraction):
+            return f"{float(d):g}"
+        return str(d)
+
+
+#: Roles: an op that transforms one input, a join of several, or a structural no-op (no row of its own).
+ROLES = ("layer", "join", "structural")
 
 
 @dataclass(frozen=True)
 class LayerType:
-    """An op: its arguments, output-shape rule and counts.
+    """An op: everything cnncalc knows about it, in one place.
 
-    ``shape(attrs, inputs, ctx)`` returns the output shape and may record details
-    (per-axis windows, resolved padding) in ``ctx.info``; ``params`` returns
-    ``(weights, biases)``; ``buffers`` and ``macs`` return ints.
+    ``shape(attrs, inputs, ctx)`` returns the output shape and may record details (per-axis windows, resolved
+    padding) in ``ctx.info``; ``params`` returns ``(weights, biases)``; ``buffers``, ``macs`` and ``ops`` return
+    ints; ``rf`` is the receptive-field rule (:mod:`~cnncalc.fields`); ``explain`` the formulas with the
+    numbers substituted. The ``*_doc`` strings are the formulas as the docs print them. ``role`` tells the
+    spec reader which ops are joins (``concat:``, ``add:``...); ``elementwise`` marks ops that act on each value
+    alone (the flow-list lint warns about a branch made only of one); ``counted`` marks the ops whose MACs the
+    conventions line names.
     """
 
     name: str
     summary: str
     args: tuple[ArgSpec, ...]
     shape: Callable[[Attrs, list[Shape], Ctx], Shape]
-    params: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = lambda a, i, o: (0, 0)
-    macs: Callable[[Attrs, list[Shape], Shape], int] = lambda a, i, o: 0
-    buffers: Callable[[Attrs, list[Shape], Shape], int] = lambda a, i, o: 0
+    params: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = _no_params
+    macs: Counter = _zero
+    buffers: Counter = _zero
     params_doc: str = "0"
     macs_doc: str = "0"
-    inputs: str = "one"  # 'one' or 'many' (joins)
+    role: str = "layer"
     aliases: tuple[str, ...] = ()
-    ops: Callable[[Attrs, list[Shape], Shape], int] = lambda a, i, o: 0
+    ops: Counter = _zero
     ops_doc: str = "0"
     explain: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]] | None = None
-    rf: str = "same"  # receptive field rule: 'same', 'window' (ctx.info windows), 'global', 'adaptive', 'join'
+    rf: FieldRule = fields.same
+    rf_doc: str = "same as its input"
+    elementwise: bool = False
+    buffers_doc: str = "0"
 
     def __post_init__(self) -> None:
+        assert self.role in ROLES, self.role
         object.__setattr__(self, "_by_name", {a.name: a for a in self.args})
         object.__setattr__(self, "positional", tuple(a for a in self.args if a.positional))
 
@@ -94,6 +138,32 @@ class LayerType:
 
     positional: tuple[ArgSpec, ...] = field(default=(), init=False, repr=False, compare=False)
     """Arguments that may be given by position, in order."""
+
+    @property
+    def inputs(self) -> str:
+        """'many' for a join, else 'one'."""
+        return "many" if self.role == "join" else "one"
+
+    def signature(self) -> str:
+        """``conv OUT KERNEL [stride=1] ...`` as the docs and errors show it."""
+        pos = " ".join(a.name.upper() for a in self.positional)
+        return f"{self.name} {pos}".rstrip()
+
+    def doc_row(self) -> dict[str, str]:
+        """This op's row of the generated layer-type table."""
+        kws = ", ".join(
+            f"`{a.name}`" + (f"={a.default_doc()}" if a.default_doc() else "") for a in self.args if not a.positional
+        )
+        return {
+            "op": f"`{self.name}`" + (f" ({', '.join(self.aliases)})" if self.aliases else ""),
+            "what": self.summary,
+            "positional": " ".join(a.name.upper() for a in self.positional),
+            "keywords": kws,
+            "params": self.params_doc,
+            "macs": self.macs_doc,
+            "ops": self.ops_doc,
+            "field": self.rf_doc,
+        }
 
 
 @dataclass(slots=True)
@@ -110,17 +180,74 @@ ALIASES: dict[str, str] = {}
 KEY_ALIASES = {"s": "stride", "p": "pad", "padding": "pad", "g": "groups", "k": "kernel"}
 
 
+def _fold(name: str) -> str:
+    """Alias matching ignores case, ``_`` and ``-``: ConvTranspose2d, conv_transpose2d, convtranspose2d."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
 def register(lt: LayerType) -> LayerType:
     """Add a layer type (and its aliases) to the registry."""
+    assert lt.name not in LAYER_TYPES and _fold(lt.name) not in ALIASES, f"op {lt.name} registered twice"
     LAYER_TYPES[lt.name] = lt
-    for alias in lt.aliases:
-        ALIASES[alias] = lt.name
+    for alias in (lt.name, *lt.aliases):
+        key = _fold(alias)
+        assert ALIASES.get(key, lt.name) == lt.name, f"alias {alias} of {lt.name} is taken by {ALIASES[key]}"
+        ALIASES[key] = lt.name
     return lt
 
 
 def lookup(name: str) -> LayerType | None:
-    """The layer type called ``name`` (or an alias of it)."""
-    return LAYER_TYPES.get(name) or LAYER_TYPES.get(ALIASES.get(name, ""))
+    """The layer type called ``name`` (or an alias of it, in any case: ``ConvTranspose2d``, ``upsampling2d``)."""
+    return LAYER_TYPES.get(name) or LAYER_TYPES.get(ALIASES.get(_fold(name), ""))
+
+
+def suggest(name: str, blocks: Iterable[str] = ()) -> str:
+    """What to say after "unknown op": the op a name *means* (an alias close to it, as PyTorch, Keras or Caffe
+    spell it), or else a block spelled alike."""
+    import difflib
+
+    folded = _fold(name)
+    by_alias = difflib.get_close_matches(folded, list(ALIASES), n=1, cutoff=0.75)
+    hint = ""
+    if by_alias:
+        op = ALIASES[by_alias[0]]
+        spelled = next((a for a in (op, *LAYER_TYPES[op].aliases) if _fold(a) == by_alias[0]), op)
+        hint = f"; did you mean `{op}`" + (f" ({spelled})" if spelled != op else "") + "?"
+    else:
+        close = difflib.get_close_matches(name, list(blocks), n=1, cutoff=0.6)
+        if close:
+            hint = f"; did you mean `{close[0]}`?"
+    return hint
+
+
+#: The way out for an op the registry lacks (a note under every unknown-op error).
+OPAQUE_HELP = (
+    "help: an op cnncalc lacks can be written as `opaque` with its figures, e.g. "
+    "`opaque out=(in_h)x(in_w)x(2*in_c) params=... macs=...`"
+)
+
+
+def joins() -> tuple[str, ...]:
+    """The ops with role 'join', in registry order."""
+    return tuple(n for n, lt in LAYER_TYPES.items() if lt.role == "join")
+
+
+def conventions() -> str:
+    """The counting conventions, stated once from the registry's entries (JSON output and docs quote them)."""
+    given = [n for n, lt in LAYER_TYPES.items() if lt.macs_doc == "as given"]
+
+    def having(doc: Callable[[LayerType], str]) -> str:
+        return ", ".join(n for n, lt in LAYER_TYPES.items() if doc(lt) not in ("0", "as given"))
+
+    return (
+        f"params = trainable weights, biases and affine scales ({having(lambda lt: lt.params_doc)}); "
+        f"buffers = stored fixed values ({having(lambda lt: lt.buffers_doc)}), not params; "
+        f"MACs = multiply-accumulates of {having(lambda lt: lt.macs_doc)} "
+        "(a transposed conv's counted per input element); every other op 0"
+        + (f" ({', '.join(given)}: as given)" if given else "")
+        + "; FLOPs = 2 x MACs; activations = output elements; per sample (batch 1); "
+        "output size = floor((n + pads - dilation*(k-1) - 1)/stride) + 1 unless ceil; padding 0 unless given"
+    )
 
 
 # --------------------------------------------------------------------------- shape helpers
@@ -323,9 +450,9 @@ def _conv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any
 
 
 _WINDOW_ARGS = (
-    ArgSpec("stride", "dim", 1, doc="step per axis"),
-    ArgSpec("pad", "pad", 0, doc="zero padding: P, PhxPw, same, same_lower, valid or {top, bottom, left, right}"),
-    ArgSpec("dilation", "dim", 1),
+    ArgSpec("stride", DIM, 1, doc="step per axis"),
+    ArgSpec("pad", PAD, 0, doc="zero padding: P, PhxPw, same, same_lower, valid or {top, bottom, left, right}"),
+    ArgSpec("dilation", DIM, 1),
 )
 
 register(
@@ -333,14 +460,14 @@ register(
         "conv",
         "2-D convolution",
         (
-            ArgSpec("out", "count", positional=True, doc="output channels"),
-            ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
+            ArgSpec("out", COUNT, positional=True, doc="output channels"),
+            ArgSpec("kernel", DIM, positional=True, doc="K or KhxKw"),
             *_WINDOW_ARGS,
-            ArgSpec("groups", "count", 1),
-            ArgSpec("bias", "bool", True),
+            ArgSpec("groups", COUNT, 1),
+            ArgSpec("bias", BOOL, True),
             ArgSpec(
                 "table",
-                "table",
+                TABLE,
                 optional=True,
                 doc="partial connections: for each output channel, the input channels it sees",
             ),
@@ -353,7 +480,9 @@ register(
         ops=_bias_ops,
         ops_doc="1 bias add per output element (if bias)",
         explain=_conv_explain,
-        rf="window",
+        rf=fields.windows,
+        rf_doc="window: r + (k'-1)·j, stride j·s",
+        aliases=("Conv2d", "Conv2D", "Convolution", "convolution"),
     )
 )
 
@@ -382,10 +511,10 @@ register(
         "dwconv",
         "depthwise convolution (groups = input channels)",
         (
-            ArgSpec("kernel", "dim", positional=True, doc="K or KhxKw"),
+            ArgSpec("kernel", DIM, positional=True, doc="K or KhxKw"),
             *_WINDOW_ARGS,
-            ArgSpec("mult", "count", 1, doc="channel multiplier"),
-            ArgSpec("bias", "bool", True),
+            ArgSpec("mult", COUNT, 1, doc="channel multiplier"),
+            ArgSpec("bias", BOOL, True),
         ),
         lambda a, i, c: _conv_shape(_dw_attrs(a, i[0]) if not i[0].is_flat else a, i, c),
         lambda a, i, o: _conv_params(_dw_attrs(a, i[0]), i, o),
@@ -395,7 +524,9 @@ register(
         ops=_bias_ops,
         ops_doc="1 bias add per output element (if bias)",
         explain=_dw_explain,
-        rf="window",
+        rf=fields.windows,
+        rf_doc="window: r + (k'-1)·j, stride j·s",
+        aliases=("DepthwiseConv2D", "depthwise"),
     )
 )
 
@@ -416,17 +547,18 @@ register(
     LayerType(
         "fc",
         "fully connected (flattens its input)",
-        (ArgSpec("out", "count", positional=True, doc="output features"), ArgSpec("bias", "bool", True)),
+        (ArgSpec("out", COUNT, positional=True, doc="output features"), ArgSpec("bias", BOOL, True)),
         lambda a, i, c: Shape.flat(a["out"]),
         lambda a, i, o: (i[0].numel * o.c, o.c if a["bias"] else 0),
         lambda a, i, o: i[0].numel * o.c,
         params_doc="H·W·C·N + N bias",
         macs_doc="H·W·C·N",
-        aliases=("linear",),
+        aliases=("InnerProduct", "fully_connected"),
         ops=_bias_ops,
         ops_doc="1 bias add per output (if bias)",
         explain=_fc_explain,
-        rf="global",
+        rf=fields.whole_input,
+        rf_doc="the whole input",
     )
 )
 
@@ -435,8 +567,7 @@ register(
 
 def _pool_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
     def shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
-        attrs = {**a, "stride": a["stride"] if a["stride"] is not None else a["kernel"]}
-        h, w = sliding(name, attrs, ins[0], ctx, ceil=a["ceil"])
+        h, w = sliding(name, a, ins[0], ctx, ceil=a["ceil"])
         return Shape.spatial(h, w, ins[0].c)
 
     return shape
@@ -449,8 +580,7 @@ def _window_area(a: Attrs) -> int:
 
 def _pool_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]]:
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
-        stride = a["stride"] if a["stride"] is not None else a["kernel"]
-        sh, sw = pair(stride)
+        sh, sw = pair(a["stride"])
         return [
             f"{what} over {_kernel(a)} windows at stride {sh if sh == sw else f'{sh}x{sw}'}, each channel "
             f"on its own: {ins[0]} -> {out}" + (" (ceil mode)" if a["ceil"] else ""),
@@ -466,17 +596,19 @@ register(
         "maxpool",
         "max pooling (stride defaults to the kernel)",
         (
-            ArgSpec("kernel", "dim", positional=True),
-            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-            ArgSpec("pad", "pad", 0),
-            ArgSpec("dilation", "dim", 1),
-            ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)"),
+            ArgSpec("kernel", DIM, positional=True),
+            ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
+            ArgSpec("pad", PAD, 0),
+            ArgSpec("dilation", DIM, 1),
+            ArgSpec("ceil", BOOL, False, doc="round the output size up (ceil_mode)"),
         ),
         _pool_shape("maxpool"),
         ops=lambda a, i, o: o.numel * (_window_area(a) - 1),
         ops_doc="kh·kw - 1 comparisons per output element",
         explain=_pool_explain("maximum"),
-        rf="window",
+        rf=fields.windows,
+        rf_doc="window: r + (k'-1)·j, stride j·s",
+        aliases=("MaxPool2d", "MaxPooling2D", "max_pool2d"),
     )
 )
 register(
@@ -484,17 +616,19 @@ register(
         "avgpool",
         "average pooling (stride defaults to the kernel)",
         (
-            ArgSpec("kernel", "dim", positional=True),
-            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-            ArgSpec("pad", "pad", 0),
-            ArgSpec("dilation", "dim", 1),
-            ArgSpec("ceil", "bool", False, doc="round the output size up (ceil_mode)"),
+            ArgSpec("kernel", DIM, positional=True),
+            ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
+            ArgSpec("pad", PAD, 0),
+            ArgSpec("dilation", DIM, 1),
+            ArgSpec("ceil", BOOL, False, doc="round the output size up (ceil_mode)"),
         ),
         _pool_shape("avgpool"),
         ops=lambda a, i, o: o.numel * _window_area(a),
         ops_doc="kh·kw - 1 adds + 1 multiply per output element",
         explain=_pool_explain("average"),
-        rf="window",
+        rf=fields.windows,
+        rf_doc="window: r + (k'-1)·j, stride j·s",
+        aliases=("AvgPool2d", "AveragePooling2D", "avg_pool2d"),
     )
 )
 register(
@@ -502,10 +636,10 @@ register(
         "subsample_pool",
         "LeNet-5 subsampling: a 2x2 average times a trainable coefficient, plus a trainable bias, per channel",
         (
-            ArgSpec("kernel", "dim", positional=True),
-            ArgSpec("stride", "dim", None, optional=True, doc="defaults to the kernel"),
-            ArgSpec("pad", "pad", 0),
-            ArgSpec("ceil", "bool", False),
+            ArgSpec("kernel", DIM, positional=True),
+            ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
+            ArgSpec("pad", PAD, 0),
+            ArgSpec("ceil", BOOL, False),
         ),
         _pool_shape("subsample_pool"),
         params=lambda a, i, o: (o.c, o.c),
@@ -518,7 +652,8 @@ register(
             f"params: a trainable coefficient and bias per map = 2 x {o.c} = {2 * o.c}",
             "0 MACs (pooling)",
         ],
-        rf="window",
+        rf=fields.windows,
+        rf_doc="window: r + (k'-1)·j, stride j·s",
     )
 )
 
@@ -544,11 +679,12 @@ register(
         "global average pooling to 1x1xC",
         (),
         _global_shape("gap"),
-        aliases=("global_avgpool",),
+        aliases=("global_avgpool", "GlobalAveragePooling2D", "GlobalAvgPool2d"),
         ops=lambda a, i, o: i[0].numel,
         ops_doc="H·W - 1 adds + 1 multiply per channel",
         explain=_global_explain("average"),
-        rf="global",
+        rf=fields.whole_input,
+        rf_doc="the whole input",
     )
 )
 register(
@@ -557,11 +693,12 @@ register(
         "global max pooling to 1x1xC",
         (),
         _global_shape("gmp"),
-        aliases=("global_maxpool",),
+        aliases=("global_maxpool", "GlobalMaxPooling2D", "GlobalMaxPool2d"),
         ops=lambda a, i, o: i[0].numel - o.numel,
         ops_doc="H·W - 1 comparisons per channel",
         explain=_global_explain("maximum"),
-        rf="global",
+        rf=fields.whole_input,
+        rf_doc="the whole input",
     )
 )
 
@@ -576,7 +713,7 @@ register(
     LayerType(
         "adaptive_avgpool",
         "adaptive average pooling to a fixed HxW (torchvision's AdaptiveAvgPool2d)",
-        (ArgSpec("out", "dim", positional=True, doc="output HxW"),),
+        (ArgSpec("out", DIM, positional=True, doc="output HxW"),),
         _adaptive_shape,
         ops=lambda a, i, o: i[0].numel if i[0] != o else 0,
         ops_doc="about one add per input element (0 when identity)",
@@ -585,25 +722,28 @@ register(
             + (": the identity at this input size" if i[0] == o else " (PyTorch's adaptive bins)"),
             "no parameters; 0 MACs",
         ],
-        rf="adaptive",
+        rf=fields.adaptive,
+        rf_doc="PyTorch's adaptive bins",
+        aliases=("AdaptiveAvgPool2d", "adaptive_avg_pool2d"),
     )
 )
 register(
     LayerType(
         "rbf",
         "Euclidean radial basis units with fixed, hand-chosen parameter vectors (LeNet-5's output layer)",
-        (ArgSpec("out", "count", positional=True),),
+        (ArgSpec("out", COUNT, positional=True),),
         lambda a, i, c: Shape.flat(a["out"]),
         buffers=lambda a, i, o: i[0].numel * o.c,
         macs=lambda a, i, o: i[0].numel * o.c,
-        params_doc="0 (N·inputs fixed values, reported as buffers)",
+        buffers_doc="N·inputs fixed values",
         macs_doc="N·inputs (squared distances)",
         explain=lambda a, i, o, info: [
             f"{o.c} units, each the squared distance between the {i[0].numel} inputs and a fixed vector",
             f"buffers: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)} fixed values (not trained)",
             f"MACs: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)}",
         ],
-        rf="global",
+        rf=fields.whole_input,
+        rf_doc="the whole input",
     )
 )
 
@@ -618,12 +758,13 @@ register(
     LayerType(
         "bn",
         "batch normalisation: gamma, beta per channel (params); running mean, var (buffers)",
-        (ArgSpec("eps", "number", Fraction(1, 100000)),),
+        (ArgSpec("eps", NUMBER, Fraction(1, 100000)),),
         _same,
         params=lambda a, i, o: (o.c, o.c),
         buffers=lambda a, i, o: 2 * o.c,
-        params_doc="2·C (gamma, beta); buffers 2·C",
-        aliases=("batchnorm",),
+        params_doc="2·C (gamma, beta)",
+        buffers_doc="2·C (running mean, variance)",
+        aliases=("batchnorm", "BatchNorm2d", "BatchNormalization"),
         ops=lambda a, i, o: 2 * o.numel,
         ops_doc="2 per element (scale and shift, statistics folded)",
         explain=lambda a, i, o, info: [
@@ -632,6 +773,7 @@ register(
             f"buffers: running mean + variance = 2 x {o.c} = {n(2 * o.c)} (not trained)",
             "0 MACs (2 element-wise ops per element: see --ops)",
         ],
+        elementwise=True,
     )
 )
 register(
@@ -639,10 +781,10 @@ register(
         "lrn",
         "local response normalisation (AlexNet)",
         (
-            ArgSpec("size", "count", 5, positional=True),
-            ArgSpec("alpha", "number", Fraction(1, 10000)),
-            ArgSpec("beta", "number", Fraction(3, 4)),
-            ArgSpec("k", "number", 1),
+            ArgSpec("size", COUNT, 5, positional=True),
+            ArgSpec("alpha", NUMBER, Fraction(1, 10000)),
+            ArgSpec("beta", NUMBER, Fraction(3, 4)),
+            ArgSpec("k", NUMBER, 1),
         ),
         _same,
         ops=lambda a, i, o: o.numel * (a["size"] + 3),
@@ -652,6 +794,8 @@ register(
             f"channels)^beta: {o}, shape unchanged",
             "no parameters; 0 MACs",
         ],
+        aliases=("LocalResponseNorm", "LRN"),
+        elementwise=True,
     )
 )
 
@@ -673,7 +817,7 @@ for _name, _summary, _aliases, _ops in (
     ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1),
     ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1),
     ("softmax", "softmax over channels", (), 3),
-    ("identity", "passes its input through", (), 0),
+    ("identity", "passes its input through", ("Identity",), 0),
 ):
     register(
         LayerType(
@@ -685,41 +829,47 @@ for _name, _summary, _aliases, _ops in (
             ops=_per_element(_ops),
             ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
             explain=functools.partial(_elementwise_explain, _summary),
+            elementwise=_name != "identity",
         )
     )
 register(
     LayerType(
         "leaky",
         "leaky ReLU",
-        (ArgSpec("slope", "number", Fraction(1, 100), positional=True),),
+        (ArgSpec("slope", NUMBER, Fraction(1, 100), positional=True),),
         _same,
-        aliases=("leakyrelu",),
+        aliases=("LeakyReLU",),
         ops=_per_element(1),
         ops_doc="1 per element",
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU"),
+        elementwise=True,
     )
 )
 register(
     LayerType(
         "dropout",
         "dropout (no effect on counts)",
-        (ArgSpec("p", "probability", Fraction(1, 2), positional=True),),
+        (ArgSpec("p", PROBABILITY, Fraction(1, 2), positional=True),),
         _same,
         explain=lambda a, i, o, info: [
             f"dropout (training only; the identity at inference): {o}",
             "no parameters; 0 MACs",
         ],
+        aliases=("Dropout", "Dropout2d", "SpatialDropout2D"),
+        elementwise=True,
     )
 )
 register(
     LayerType(
         "scale",
         "multiply by a constant (scaled residuals, Inception-ResNet)",
-        (ArgSpec("factor", "number", positional=True),),
+        (ArgSpec("factor", NUMBER, positional=True),),
         _same,
         ops=_per_element(1),
         ops_doc="1 multiply per element",
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "multiplies by a constant"),
+        aliases=("Scale",),
+        elementwise=True,
     )
 )
 register(
@@ -732,6 +882,7 @@ register(
             f"{i[0]} -> {n(o.c)} values ({i[0].h} x {i[0].w} x {i[0].c})",
             "no parameters; 0 MACs",
         ],
+        aliases=("Flatten",),
     )
 )
 
@@ -746,7 +897,7 @@ register(
     LayerType(
         "shuffle",
         "channel shuffle (ShuffleNet): permutes channels between groups",
-        (ArgSpec("groups", "count", positional=True),),
+        (ArgSpec("groups", COUNT, positional=True),),
         _shuffle_shape,
         explain=lambda a, i, o, info: [
             f"reorders the {o.c} channels from {a['groups']} groups of {o.c // a['groups']} "
@@ -754,6 +905,7 @@ register(
             f"{o}, shape unchanged",
             "no parameters; 0 MACs (data movement only)",
         ],
+        aliases=("ChannelShuffle", "channel_shuffle"),
     )
 )
 
@@ -773,7 +925,7 @@ register(
     LayerType(
         "split",
         "takes one of `parts` equal channel slices (ShuffleNet v2's channel split)",
-        (ArgSpec("parts", "count", 2, positional=True), ArgSpec("index", "index", 0)),
+        (ArgSpec("parts", COUNT, 2, positional=True), ArgSpec("index", INDEX, 0)),
         _split_shape,
         explain=lambda a, i, o, info: [
             f"takes channels {a['index'] * o.c}..{(a['index'] + 1) * o.c - 1} of {i[0].c}: {i[0]} -> {o}",
@@ -784,17 +936,28 @@ register(
 register(
     LayerType(
         "opaque",
-        "a layer given by its figures (output shape, params, MACs), for what the registry lacks",
-        (ArgSpec("out", "shape"), ArgSpec("params", "index", 0), ArgSpec("macs", "index", 0)),
-        lambda a, i, c: a["out"],
+        "a layer given by its figures, for what the registry lacks: keeps its input's shape unless `out` is given;"
+        " its receptive field is unknown",
+        (
+            ArgSpec("out", SHAPE, optional=True, doc="output shape; may use in_h, in_w, in_c"),
+            ArgSpec("params", INDEX, 0, doc="may be an expression"),
+            ArgSpec("macs", INDEX, 0, doc="may be an expression"),
+            ArgSpec("buffers", INDEX, 0),
+        ),
+        lambda a, i, c: a["out"] if a["out"] is not None else i[0],
         lambda a, i, o: (a["params"], 0),
         lambda a, i, o: a["macs"],
+        buffers=lambda a, i, o: a["buffers"],
         params_doc="as given",
         macs_doc="as given",
+        buffers_doc="as given",
         explain=lambda a, i, o, info: [
-            f"given by its figures: output {o}, {n(a['params'])} params, {n(a['macs'])} MACs"
+            f"given by its figures: {i[0]} -> {o}, {n(a['params'])} params, {n(a['macs'])} MACs"
+            + (f", {n(a['buffers'])} buffers" if a["buffers"] else ""),
+            "receptive field: unknown from here on (cnncalc does not know which inputs each output reads)",
         ],
-        rf="global",
+        rf=fields.unknown,
+        rf_doc="unknown",
     )
 )
 
@@ -855,9 +1018,11 @@ register(
         "concatenates its inputs along channels (H x W must agree)",
         (),
         _concat_shape,
-        inputs="many",
+        role="join",
         explain=_join_explain("concat"),
-        rf="join",
+        rf=fields.join,
+        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
+        aliases=("Concatenate", "cat", "Concat"),
     )
 )
 register(
@@ -866,11 +1031,13 @@ register(
         "element-wise sum of its inputs (residual connection)",
         (),
         _same_shape("add"),
-        inputs="many",
+        role="join",
         ops=lambda a, i, o: (len(i) - 1) * o.numel,
         ops_doc="(inputs - 1) adds per element",
         explain=_join_explain("sum"),
-        rf="join",
+        rf=fields.join,
+        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
+        aliases=("Add", "Eltwise", "sum"),
     )
 )
 register(
@@ -879,11 +1046,12 @@ register(
         "element-wise mean of its inputs (FractalNet join)",
         (),
         _same_shape("mean"),
-        inputs="many",
+        role="join",
         ops=lambda a, i, o: len(i) * o.numel,
         ops_doc="inputs - 1 adds + 1 multiply per element",
         explain=_join_explain("mean"),
-        rf="join",
+        rf=fields.join,
+        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
     )
 )
 register(
@@ -892,11 +1060,13 @@ register(
         "element-wise product; a 1x1xC input scales every position (squeeze-excitation)",
         (),
         _mul_shape,
-        inputs="many",
+        role="join",
         ops=lambda a, i, o: (len(i) - 1) * o.numel,
         ops_doc="(inputs - 1) multiplies per element",
         explain=_join_explain("product (1x1xC gates broadcast over H x W)"),
-        rf="join",
+        rf=fields.join,
+        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
+        aliases=("Multiply",),
     )
 )
 
@@ -907,3 +1077,9 @@ def explain(op: str, attrs: Attrs, ins: list[Shape], out: Shape, info: Mapping[s
     if lt.explain is not None:
         return lt.explain(attrs, ins, out, info)
     return [f"{lt.summary}: {', '.join(map(str, ins))} -> {out}"]  # pragma: no cover - every op has one
+
+
+from . import vocabulary  # noqa: E402, F401 - registers the ops of segmentation, generative and modern networks
+
+#: The counting conventions, derived once from the registry (JSON output and the docs quote it).
+CONVENTIONS = conventions()

@@ -1,0 +1,546 @@
+"""The ops of segmentation, generative and modern classification networks (registered on import by layers.py).
+
+Transposed convolution, upsampling, pixel (un)shuffle, crop and zero padding change the grid; LayerNorm,
+GroupNorm and InstanceNorm normalise without running statistics; ``linear`` is a fully connected layer applied
+at every position (ConvNeXt's pointwise MLP); ``layerscale`` a learnable per-channel scale; ``droppath``
+stochastic depth. Each entry is complete here: arguments, shape, counts, receptive-field rule and explanation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+from . import fields
+from .argkinds import BOOL, COUNT, DIM, DIM0, LAYER, NUMBER, PAD_AMOUNT, POSITIVE, PROBABILITY, Choice
+from .errors import ShapeError
+from .expr import Dim
+from .fields import Axis, Field, FieldArgs
+from .layers import ArgSpec, Attrs, Ctx, LayerType, n, pair, register, resolve_pad
+from .shapes import Shape
+
+# --------------------------------------------------------------------------- transposed convolution
+
+
+def _need_grid(op: str, x: Shape) -> None:
+    if x.is_flat:
+        raise ShapeError(f"`{op}` needs an HxWxC input, got the flat vector {x}", code="E401")
+
+
+def _deconv_axis(size: int, k: int, s: int, p: int, op: int, d: int) -> int:
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _deconv_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x = ins[0]
+    _need_grid("deconv", x)
+    g = a["groups"]
+    if x.c % g or a["out"] % g:
+        raise ShapeError(
+            f"groups={g} must divide the input channels ({x.c}) and the output channels ({a['out']})", code="E402"
+        )
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (
+        pair(a[k]) for k in ("kernel", "stride", "pad", "out_pad", "dilation")
+    )
+    if oh >= max(sh, dh) or ow >= max(sw, dw):
+        raise ShapeError(
+            f"output padding {oh}x{ow} must be smaller than the stride {sh}x{sw} or the dilation {dh}x{dw}"
+            " (PyTorch's rule)",
+            code="E402",
+        )
+    h = _deconv_axis(x.h, kh, sh, ph, oh, dh)
+    w = _deconv_axis(x.w, kw, sw, pw, ow, dw)
+    if h < 1 or w < 1:
+        raise ShapeError(
+            f"the output would be {h}x{w}: padding {ph}x{pw} removes more than the transposed convolution adds",
+            code="E401",
+        )
+    ctx.info["deconv"] = ((x.h, kh, sh, ph, oh, dh, h), (x.w, kw, sw, pw, ow, dw, w))
+    return Shape.spatial(h, w, a["out"])
+
+
+def _deconv_params(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
+    kh, kw = pair(a["kernel"])
+    return kh * kw * ins[0].c * (out.c // a["groups"]), out.c if a["bias"] else 0
+
+
+def _deconv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    kh, kw = pair(a["kernel"])
+    groups: int = a["groups"]
+    return ins[0].numel * (out.c // groups) * kh * kw
+
+
+def _deconv_field(x: FieldArgs) -> Field:
+    f = x.srcs[0]
+    if f is None:
+        return None
+    return tuple(  # type: ignore[return-value]
+        _deconv_axis_field(f[i], k, s, p, d) for i, (_, k, s, p, _, d, _) in enumerate(x.info["deconv"])
+    )
+
+
+def _deconv_axis_field(a: Axis, k: int, s: int, p: int, d: int) -> Axis:
+    span = d * (k - 1) + 1
+    taps = -(-span // s)  # inputs that one output reads, at most
+    # output o reads inputs i with i*s - p + t*d = o: the taps of output 0 centre on (p - (span-1)/2)/s
+    return fields.resample(a, taps, s, Fraction(2 * p - (span - 1), s))
+
+
+def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    g = a["groups"]
+    kh, kw = pair(a["kernel"])
+    w, b = _deconv_params(a, ins, out)
+    lines = [f"input {x} -> output {out}: each input value scatters a {kh} x {kw} x {out.c // g} kernel"]
+    for axis, (size, k, s, p, op, d, o) in zip(("height", "width"), info["deconv"]):
+        span = str(k - 1) if d == 1 else f"{d}x({k} - 1)"
+        lines.append(f"{axis}: ({size} - 1)x{s} - 2x{p} + {span} + {op} + 1 = {o}")
+    lines.append(
+        f"params: ({kh} x {kw} x {out.c // g}) x {x.c}"
+        + (f" + {out.c}" if b else "")
+        + f" = {n(w + b)}"
+        + ("" if b else " (no bias)")
+    )
+    lines.append(
+        f"MACs: {x.h} x {x.w} x {x.c} x ({kh} x {kw} x {out.c}/{g if g > 1 else 1}) = {n(_deconv_macs(a, ins, out))}"
+        " (every input value times every weight it meets; the convention of fvcore and PyTorch's FlopCounter)"
+    )
+    return lines
+
+
+register(
+    LayerType(
+        "deconv",
+        "transposed convolution (PyTorch's ConvTranspose2d): upsamples by the stride",
+        (
+            ArgSpec("out", COUNT, positional=True, doc="output channels"),
+            ArgSpec("kernel", DIM, positional=True, doc="K or KhxKw"),
+            ArgSpec("stride", DIM, 1, doc="upsampling factor per axis"),
+            ArgSpec("pad", DIM0, 0, doc="P or PhxPw: removed from each side of the output"),
+            ArgSpec("out_pad", DIM0, 0, doc="added to the bottom/right (output_padding)"),
+            ArgSpec("dilation", DIM, 1),
+            ArgSpec("groups", COUNT, 1),
+            ArgSpec("bias", BOOL, True),
+        ),
+        _deconv_shape,
+        _deconv_params,
+        _deconv_macs,
+        params_doc="kh·kw·C·(C'/groups) + C' bias",
+        macs_doc="H·W·C·(C'/groups)·kh·kw, counted per *input* element",
+        aliases=("ConvTranspose2d", "Conv2DTranspose", "Deconvolution", "conv_transpose", "transposed_conv"),
+        ops=lambda a, i, o: o.numel if a["bias"] else 0,
+        ops_doc="1 bias add per output element (if bias)",
+        explain=_deconv_explain,
+        rf=_deconv_field,
+        rf_doc="ceil(k'/s) taps: r + (ceil(k'/s)-1)·j, stride j/s",
+    )
+)
+
+# --------------------------------------------------------------------------- upsampling
+
+
+_TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}
+
+
+def _upsample_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x = ins[0]
+    _need_grid("upsample", x)
+    given = [k for k in ("scale", "size", "to") if a[k] is not None]
+    if len(given) != 1:
+        raise ShapeError(
+            "`upsample` needs exactly one of a scale (upsample 2), size=HxW or to=LAYER"
+            + (f"; got {' and '.join(given)}" if given else ""),
+            code="E402",
+        )
+    if a["align_corners"] and a["mode"] == "nearest":
+        raise ShapeError("align_corners applies to bilinear and bicubic, not nearest", code="E402")
+    if a["scale"] is not None:
+        sh, sw = (a["scale"], a["scale"]) if not isinstance(a["scale"], Dim) else (a["scale"].a, a["scale"].b)
+        h, w = int(x.h * sh), int(x.w * sw)  # PyTorch: floor(n * scale)
+    elif a["size"] is not None:
+        h, w = pair(a["size"])
+    else:
+        target: Shape = a["to"]
+        if target.is_flat:
+            raise ShapeError(f"`to=` names a layer with the flat output {target}; it needs HxW", code="E402")
+        h, w = target.h, target.w
+    if h < 1 or w < 1:
+        raise ShapeError(f"the output would be {h}x{w}", code="E401")
+    return Shape.spatial(h, w, x.c)
+
+
+def _upsample_scale(a: Attrs, size: int, out: int, axis: int) -> Fraction:
+    """The factor PyTorch maps output to input coordinates with: the given scale, else out/in."""
+    s = a["scale"]
+    if s is not None:
+        return Fraction(s.a if axis == 0 else s.b) if isinstance(s, Dim) else Fraction(s)
+    return Fraction(out, size)
+
+
+def _upsample_field(x: FieldArgs) -> Field:
+    f = x.srcs[0]
+    if f is None:
+        return None
+    i, o, a = x.ins[0], x.out, x.attrs
+    taps = _TAPS[a["mode"]]
+    axes = []
+    for axis, (size, out) in enumerate(((i.h, o.h), (i.w, o.w))):
+        if a["align_corners"]:
+            # output o samples input o*(n-1)/(out-1): the grid spans corner to corner
+            scale = Fraction(out - 1, size - 1) if size > 1 and out > 1 else Fraction(1)
+            offset2: Fraction | int = 0
+        else:
+            scale = _upsample_scale(a, size, out, axis)
+            # nearest reads floor(o/scale) (first output at input 0); bilinear and bicubic sample at
+            # (o + 1/2)/scale - 1/2, so the first output's taps centre on 1/(2 scale) - 1/2
+            offset2 = 0 if a["mode"] == "nearest" else 1 / scale - 1
+        axes.append(fields.resample(f[axis], taps, scale, offset2))
+    return (axes[0], axes[1])
+
+
+def _upsample_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    if a["scale"] is not None:
+        how = f"by {a['scale']} (floor({x.h} x {a['scale']}) = {out.h}, floor({x.w} x {a['scale']}) = {out.w})"
+    elif a["size"] is not None:
+        how = f"to {out.h}x{out.w}"
+    else:
+        how = f"to the size of the named layer, {out.h}x{out.w}"
+    taps = _TAPS[a["mode"]]
+    return [
+        f"{a['mode']} interpolation {how}: {x} -> {out}, each channel on its own",
+        f"each output reads {taps * taps} input value{'s' * (taps > 1)} ({taps} x {taps})"
+        + (" with align_corners" if a["align_corners"] else ""),
+        "no parameters; 0 MACs (interpolation weights: see --ops)",
+    ]
+
+
+register(
+    LayerType(
+        "upsample",
+        "upsampling by interpolation (nearest, bilinear, bicubic): by a scale, to a size, or to a named layer's size",
+        (
+            ArgSpec("scale", POSITIVE, optional=True, positional=True, doc="factor; the output is floor(n·scale)"),
+            ArgSpec("mode", Choice(tuple(_TAPS)), "nearest"),
+            ArgSpec("size", DIM, optional=True, doc="output HxW"),
+            ArgSpec("to", LAYER, optional=True, doc="the HxW of an earlier layer (U-Net, FPN, DeepLab)"),
+            ArgSpec("align_corners", BOOL, False),
+        ),
+        _upsample_shape,
+        aliases=(
+            "Upsample",
+            "UpSampling2D",
+            "interpolate",
+            "resize",
+            "UpsamplingNearest2d",
+            "UpsamplingBilinear2d",
+            "Resize",
+        ),
+        ops=lambda a, i, o: o.numel * (_TAPS[a["mode"]] ** 2 if a["mode"] != "nearest" else 0),
+        ops_doc="taps² multiplies per output element (nearest 0, bilinear 4, bicubic 16)",
+        explain=_upsample_explain,
+        rf=_upsample_field,
+        rf_doc="taps (nearest 1, bilinear 2, bicubic 4): r + (taps-1)·j, stride j/scale",
+    )
+)
+
+# --------------------------------------------------------------------------- pixel shuffle
+
+
+def _pixel_shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x, r = ins[0], a["factor"]
+    _need_grid("pixel_shuffle", x)
+    if x.c % (r * r):
+        raise ShapeError(f"pixel_shuffle {r} needs channels ({x.c}) divisible by {r}x{r} = {r * r}", code="E402")
+    return Shape.spatial(x.h * r, x.w * r, x.c // (r * r))
+
+
+def _pixel_unshuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x, r = ins[0], a["factor"]
+    _need_grid("pixel_unshuffle", x)
+    if x.h % r or x.w % r:
+        raise ShapeError(f"pixel_unshuffle {r} needs height and width ({x.h}x{x.w}) divisible by {r}", code="E402")
+    return Shape.spatial(x.h // r, x.w // r, x.c * r * r)
+
+
+def _pixel_shuffle_field(x: FieldArgs) -> Field:
+    f, r = x.srcs[0], x.attrs["factor"]
+    return None if f is None else (fields.resample(f[0], 1, r, 0), fields.resample(f[1], 1, r, 0))
+
+
+def _pixel_unshuffle_field(x: FieldArgs) -> Field:
+    f, r = x.srcs[0], x.attrs["factor"]
+    return None if f is None else (fields.window(f[0], r, r, 0), fields.window(f[1], r, r, 0))
+
+
+register(
+    LayerType(
+        "pixel_shuffle",
+        "rearranges C·r² channels into an r-times larger grid (sub-pixel convolution; depth to space)",
+        (ArgSpec("factor", COUNT, positional=True, doc="r"),),
+        _pixel_shuffle_shape,
+        aliases=("PixelShuffle", "depth_to_space", "DepthToSpace"),
+        explain=lambda a, i, o, info: [
+            f"moves each group of {a['factor']}x{a['factor']} channels to a {a['factor']}x{a['factor']} block of "
+            f"positions: {i[0]} -> {o}",
+            "no parameters; 0 MACs (data movement only)",
+        ],
+        rf=_pixel_shuffle_field,
+        rf_doc="r + 0, stride j/r",
+    )
+)
+register(
+    LayerType(
+        "pixel_unshuffle",
+        "rearranges each r x r block of positions into channels (space to depth)",
+        (ArgSpec("factor", COUNT, positional=True, doc="r"),),
+        _pixel_unshuffle_shape,
+        aliases=("PixelUnshuffle", "space_to_depth", "SpaceToDepth"),
+        explain=lambda a, i, o, info: [
+            f"moves each {a['factor']}x{a['factor']} block of positions into channels: {i[0]} -> {o}",
+            "no parameters; 0 MACs (data movement only)",
+        ],
+        rf=_pixel_unshuffle_field,
+        rf_doc="an r x r window at stride r",
+    )
+)
+
+# --------------------------------------------------------------------------- crop and zero padding
+
+
+def _crop_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x = ins[0]
+    _need_grid("crop", x)
+    if (a["size"] is None) == (a["to"] is None):
+        raise ShapeError("`crop` needs exactly one of a size (crop 64x64) or to=LAYER", code="E402")
+    if a["size"] is not None:
+        h, w = pair(a["size"])
+    else:
+        target: Shape = a["to"]
+        if target.is_flat:
+            raise ShapeError(f"`to=` names a layer with the flat output {target}; it needs HxW", code="E402")
+        h, w = target.h, target.w
+    if h > x.h or w > x.w:
+        raise ShapeError(f"cannot crop {x} to {h}x{w}: the crop is larger than the input", code="E402")
+    ctx.info["crop"] = ((x.h - h) // 2, (x.w - w) // 2)
+    return Shape.spatial(h, w, x.c)
+
+
+def _crop_field(x: FieldArgs) -> Field:
+    f = x.srcs[0]
+    if f is None:
+        return None
+    top, left = x.info["crop"]
+    return (fields.shifted(f[0], top), fields.shifted(f[1], left))
+
+
+register(
+    LayerType(
+        "crop",
+        "centre crop to a size or to a named layer's size (U-Net's skip connections)",
+        (
+            ArgSpec("size", DIM, optional=True, positional=True, doc="output HxW"),
+            ArgSpec("to", LAYER, optional=True, doc="the HxW of an earlier layer"),
+        ),
+        _crop_shape,
+        aliases=("Cropping2D", "CenterCrop", "center_crop"),
+        explain=lambda a, i, o, info: [
+            f"keeps the central {o.h}x{o.w} of {i[0].h}x{i[0].w}: drops {info['crop'][0]} rows at the top, "
+            f"{i[0].h - o.h - info['crop'][0]} at the bottom, {info['crop'][1]} columns on the left, "
+            f"{i[0].w - o.w - info['crop'][1]} on the right (the odd one at the bottom/right)",
+            "no parameters; 0 MACs",
+        ],
+        rf=_crop_field,
+        rf_doc="same size and stride, centres shifted by the crop",
+    )
+)
+
+
+def _zeropad_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    x = ins[0]
+    _need_grid("zeropad", x)
+    t, b, left, r = resolve_pad(a["pad"], (x.h, x.w), (1, 1), (1, 1), (1, 1))
+    ctx.info["pads"] = (t, b, left, r)
+    return Shape.spatial(x.h + t + b, x.w + left + r, x.c)
+
+
+def _zeropad_field(x: FieldArgs) -> Field:
+    f = x.srcs[0]
+    if f is None:
+        return None
+    t, _, left, _ = x.info["pads"]
+    return (fields.shifted(f[0], -t), fields.shifted(f[1], -left))
+
+
+register(
+    LayerType(
+        "zeropad",
+        "explicit zero padding (P, PhxPw or per side)",
+        (ArgSpec("pad", PAD_AMOUNT, positional=True, doc="P, PhxPw or {top, bottom, left, right}"),),
+        _zeropad_shape,
+        aliases=("ZeroPad2d", "ZeroPadding2D", "ConstantPad2d"),
+        explain=lambda a, i, o, info: [
+            "adds zeros: top {}, bottom {}, left {}, right {}: {} -> {}".format(*info["pads"], i[0], o),
+            "no parameters; 0 MACs",
+        ],
+        rf=_zeropad_field,
+        rf_doc="same size and stride, centres shifted by the leading padding",
+    )
+)
+
+# --------------------------------------------------------------------------- normalisation without running stats
+
+
+_EPS = ArgSpec("eps", NUMBER, Fraction(1, 100000))
+
+
+def _affine(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
+    return (out.c, out.c) if a["affine"] else (0, 0)
+
+
+def _register_norm(
+    name: str,
+    summary: str,
+    args: tuple[ArgSpec, ...],
+    shape: Callable[[Attrs, list[Shape], Ctx], Shape],
+    aliases: tuple[str, ...],
+    what: Callable[[Attrs, Shape], str],
+) -> None:
+    def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+        lines = [f"{what(a, ins[0])}: {out}, shape unchanged"]
+        if a["affine"]:
+            lines.append(f"params: gamma + beta = 2 x {out.c} = {n(2 * out.c)} (per channel)")
+        else:
+            lines.append("no parameters (affine=false)")
+        lines.append("no running statistics (buffers 0); 0 MACs (element-wise work: see --ops)")
+        return lines
+
+    register(
+        LayerType(
+            name,
+            summary,
+            (*args, _EPS, ArgSpec("affine", BOOL, name != "instancenorm", doc="learnable gamma and beta")),
+            shape,
+            params=_affine,
+            params_doc="2·C (gamma, beta) if affine",
+            aliases=aliases,
+            ops=lambda a, i, o: 2 * o.numel,
+            ops_doc="2 per element (normalise, scale and shift; statistics not counted)",
+            explain=explain,
+            elementwise=True,
+        )
+    )
+
+
+def _groupnorm_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    if ins[0].c % a["groups"]:
+        raise ShapeError(f"groupnorm groups={a['groups']} must divide the channels ({ins[0].c})", code="E402")
+    return ins[0]
+
+
+def _same(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    return ins[0]
+
+
+def _instancenorm_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    _need_grid("instancenorm", ins[0])
+    return ins[0]
+
+
+_register_norm(
+    "layernorm",
+    "layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d; on a flat vector, over its"
+    " features)",
+    (),
+    _same,
+    ("LayerNorm", "LayerNorm2d", "LayerNormalization"),
+    lambda a, x: f"normalises the {x.c} channels at each of the {x.h * x.w} positions",
+)
+_register_norm(
+    "groupnorm",
+    "group normalisation: statistics over each group of channels and all positions",
+    (ArgSpec("groups", COUNT, positional=True),),
+    _groupnorm_shape,
+    ("GroupNorm", "GroupNormalization"),
+    lambda a, x: f"normalises each of {a['groups']} groups of {x.c // a['groups']} channels over all positions",
+)
+_register_norm(
+    "instancenorm",
+    "instance normalisation: statistics per channel over all positions (PyTorch's default affine=false)",
+    (),
+    _instancenorm_shape,
+    ("InstanceNorm2d", "InstanceNormalization"),
+    lambda a, x: f"normalises each of the {x.c} channels over its {x.h * x.w} positions",
+)
+
+# --------------------------------------------------------------------------- per-position linear, scale, depth
+
+
+def _linear_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    return ins[0].with_channels(a["out"])
+
+
+def _linear_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
+    x = ins[0]
+    positions = x.numel // x.c
+    bias = f" + {n(out.c)}" if a["bias"] else ""
+    where = f"at each of the {n(positions)} positions" if not x.is_flat else "on the vector"
+    return [
+        f"a fully connected layer from {n(x.c)} to {n(out.c)} features, applied {where}: {x} -> {out}",
+        f"params: {n(x.c)} x {n(out.c)}{bias} = {n(x.c * out.c + (out.c if a['bias'] else 0))}"
+        + ("" if a["bias"] else " (no bias)"),
+        f"MACs: {n(positions)} x {n(x.c)} x {n(out.c)} = {n(positions * x.c * out.c)}",
+    ]
+
+
+register(
+    LayerType(
+        "linear",
+        "fully connected over the channels, applied at every position (nn.Linear on channels-last; ConvNeXt's MLP);"
+        " on a flat vector the same as fc",
+        (ArgSpec("out", COUNT, positional=True, doc="output features"), ArgSpec("bias", BOOL, True)),
+        _linear_shape,
+        lambda a, i, o: (i[0].c * o.c, o.c if a["bias"] else 0),
+        lambda a, i, o: (i[0].numel // i[0].c) * i[0].c * o.c,
+        params_doc="C·C' + C' bias",
+        macs_doc="H·W·C·C' (positions x inputs x outputs)",
+        aliases=("Linear", "Dense", "pointwise_linear"),
+        ops=lambda a, i, o: o.numel if a["bias"] else 0,
+        ops_doc="1 bias add per output element (if bias)",
+        explain=_linear_explain,
+    )
+)
+register(
+    LayerType(
+        "layerscale",
+        "a learnable scale per channel (ConvNeXt's and CaiT's layer scale)",
+        (ArgSpec("init", NUMBER, Fraction(1, 1000000), doc="initial value (no effect on counts)"),),
+        _same,
+        params=lambda a, i, o: (o.c, 0),
+        params_doc="C",
+        aliases=("LayerScale",),
+        ops=lambda a, i, o: o.numel,
+        ops_doc="1 multiply per element",
+        explain=lambda a, i, o, info: [
+            f"multiplies each of the {o.c} channels by its own learnable factor: {o}, shape unchanged",
+            f"params: {n(o.c)}",
+            "0 MACs (1 multiply per element: see --ops)",
+        ],
+        elementwise=True,
+    )
+)
+register(
+    LayerType(
+        "droppath",
+        "stochastic depth: drops a whole residual branch at random while training (no cost; identity at inference)",
+        (ArgSpec("p", PROBABILITY, Fraction(0), positional=True),),
+        _same,
+        aliases=("StochasticDepth", "DropPath", "drop_path", "stochastic_depth"),
+        explain=lambda a, i, o, info: [
+            f"stochastic depth (training only; the identity at inference): {o}",
+            "no parameters; 0 MACs",
+        ],
+        elementwise=True,
+    )
+)
