@@ -2,7 +2,8 @@
 
 Exit codes (``ExitCode``): 0 success; 1 a spec has an error or a check failed;
 2 usage error (unknown option, missing file); 3 internal error (a bug: please
-report it; ``--traceback`` shows the Python trace).
+report it; ``--traceback`` shows the Python trace). Diagnostics are printed, and
+their exit codes chosen, by :mod:`cnncalc.report` from the table of codes.
 """
 
 from __future__ import annotations
@@ -11,25 +12,16 @@ import glob
 import json
 import sys
 from collections.abc import Callable
-from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from . import report as reporting
+from .diagnostics import ExitCode
 from .errors import CnncalcError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ExitCode(IntEnum):
-    """Process exit statuses."""
-
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    INTERNAL = 3
-
 
 SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
@@ -148,10 +140,6 @@ def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
     return spec_name, var or variant
 
 
-def _echo_error(err: CnncalcError) -> None:
-    click.echo(str(err), err=True)
-
-
 class _Group(click.Group):
     """Translates library errors into one located message and an exit code, in one place."""
 
@@ -159,8 +147,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CnncalcError as err:
-            _echo_error(err)
-            ctx.exit(ExitCode.FAILED)
+            ctx.exit(reporting.error(err))
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
@@ -244,7 +231,7 @@ def show(
     """
     report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
     for warning in report.warnings:
-        _echo_error(warning)
+        reporting.warning(warning.diagnostic if isinstance(warning, CnncalcError) else warning)
     from .analysis import memory
 
     mem = memory(report, dtype, optimizer)
@@ -373,7 +360,7 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "github"]),
+    type=click.Choice(reporting.FORMATS),
     default="text",
     show_default=True,
     help="text: file:line:col lines; json: a list of diagnostics; github: GitHub Actions annotations.",
@@ -424,47 +411,10 @@ def check(
         )
         for f in files
     ]
-    failed = [r for r in results if not r.ok]
-    if fmt == "json":
-        out = []
-        for r in results:
-            for d in r.diagnostics:
-                loc = d.location
-                out.append(
-                    {
-                        "file": loc.file if loc else r.file,
-                        "line": loc.line if loc else 0,
-                        "column": loc.column if loc else 0,
-                        "severity": d.severity,
-                        "code": d.code,
-                        "message": d.message,
-                        "path": loc.path if loc else "",
-                        "notes": list(d.notes),
-                    }
-                )
-        click.echo(json.dumps(out, indent=1))
-    else:
-        for r in results:
-            for d in r.diagnostics:
-                if fmt == "github":
-                    loc = d.location
-                    msg = (
-                        (d.message + "".join(f"\n{n}" for n in d.notes))
-                        .replace("%", "%25")
-                        .replace("\r", "%0D")
-                        .replace("\n", "%0A")
-                    )
-                    click.echo(
-                        f"::{d.severity} file={loc.file if loc else r.file},line={loc.line if loc else 1},"
-                        f"col={loc.column if loc else 1}::{msg}"
-                    )
-                else:
-                    click.echo(d.headline() + "".join(f"\n  = {n}" for n in d.notes))
-            if not quiet and fmt == "text" and r.ok:
-                click.echo(f"ok  {r.file} ({', '.join(r.configs)})")
-    ok = len(results) - len(failed)
-    click.echo(f"{ok} spec{'s' * (ok != 1)} ok, {len(failed)} failed", err=True)
-    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+    reporter = reporting.Reporter(fmt, quiet)
+    for r in results:
+        reporter.file(r.file, r.configs, r.diagnostics)
+    sys.exit(reporter.finish())
 
 
 @cli.command()
