@@ -62,7 +62,14 @@ def resample(a: Axis, taps: int, scale: Fraction | int, offset2: Fraction | int)
 
     ``offset2`` is twice the position, in input pixels, of the first output's taps' centre.
     """
-    return Axis(a.size + (taps - 1) * a.jump, Fraction(a.jump) / scale, a.centre2 + offset2 * a.jump)
+    return Axis(
+        _exact(a.size + (taps - 1) * a.jump), _exact(Fraction(a.jump) / scale), _exact(a.centre2 + offset2 * a.jump)
+    )
+
+
+def _exact(v: int | Fraction) -> int | Fraction:
+    """An int when the value is whole (so integer grids stay in fast int arithmetic)."""
+    return v.numerator if isinstance(v, Fraction) and v.denominator == 1 else v
 
 
 def shifted(a: Axis, pixels: int) -> Axis:

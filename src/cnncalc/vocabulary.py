@@ -8,6 +8,7 @@ stochastic depth. Each entry is complete here: arguments, shape, counts, recepti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -81,10 +82,13 @@ def _deconv_field(x: FieldArgs) -> Field:
 
 
 def _deconv_axis_field(a: Axis, k: int, s: int, p: int, d: int) -> Axis:
+    # Output o reads input i through kernel tap t when i*s - p + t*d = o. With g = gcd(d, s), the taps that
+    # qualify for one output are s/g apart, so an output reads at most ceil(k/(s/g)) inputs, d/g apart.
+    g = math.gcd(d, s)
+    taps = -(-k * g // s)
     span = d * (k - 1) + 1
-    taps = -(-span // s)  # inputs that one output reads, at most
-    # output o reads inputs i with i*s - p + t*d = o: the taps of output 0 centre on (p - (span-1)/2)/s
-    return fields.resample(a, taps, s, Fraction(2 * p - (span - 1), s))
+    grown = fields.resample(a, 1 + (taps - 1) * d // g, s, Fraction(2 * p - (span - 1), s))
+    return grown
 
 
 def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
@@ -133,7 +137,7 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_deconv_explain,
         rf=_deconv_field,
-        rf_doc="ceil(k'/s) taps: r + (ceil(k'/s)-1)·j, stride j/s",
+        rf_doc="t = ceil(k·g/s) taps d/g apart (g = gcd(d, s)): r + (t-1)·(d/g)·j, stride j/s",
     )
 )
 
