@@ -1,33 +1,48 @@
-"""The catalogue of bad input: every file in tests/invalid/ must fail `cnncalc check` with one exact message.
+"""The catalogue of bad input: every file in tests/invalid/ is one case that cnncalc must report with one exact message.
 
-Each file is one case, named ``<code>-<what>.yaml`` after the diagnostic code that ``cnncalc check --format
-json`` reports (``e201-unknown-op.yaml``). Its first line holds the expected first line of ``cnncalc check
-FILE`` output, with the file's path written as ``FILE``::
+Each file is one case, named ``<code>-<what>.yaml`` after the diagnostic code cnncalc reports for it
+(``e201-unknown-op.yaml``; ``w101-...`` for a warning). Its first line holds the expected first line of the
+output, with the file's path written as ``FILE``::
 
     # expect: FILE:5:5: error: unknown op or block `covn`; did you mean `conv`?
 
-An optional second header line ``# xfail: REASON`` marks a case where cnncalc does not (yet) behave as a
-demanding user would want; the expectation then states the wanted message, and the case is a strict xfail,
-so it turns into a failure as soon as cnncalc gets it right (remove the ``# xfail:`` line then). The header
-lines are part of the file, so the line numbers in the expectations count them.
+Optional header lines follow it:
+
+* ``# run: cnncalc show FILE --device nvidia-t5``: the command (default ``cnncalc check FILE``), for codes that
+  only a command-line argument can cause (budgets, variants, devices, charts, ``explain``'s layer);
+* ``# xfail: REASON`` marks a case where cnncalc does not (yet) behave as a demanding user would want; the
+  expectation then states the wanted message, and the case is a strict xfail, so it turns into a failure as
+  soon as cnncalc gets it right (remove the ``# xfail:`` line then).
+
+The header lines are part of the file, so the line numbers in the expectations count them.
 
 Inputs whose first line cannot be a YAML comment (an empty file, NUL bytes, bytes that are not UTF-8, a BOM,
 control characters, Unicode line separators) are not committed: ``GENERATED`` below holds their bytes and
 expectations, and the test writes them to a temporary directory.
 
-For every case the test asserts: exit code 1, the first stdout line equal to the expectation, the JSON
-diagnostic code equal to the file-name prefix, and no Python traceback anywhere.
+For every case the test asserts: the exit status the table of codes gives the code (1 for an error, 0 for a
+warning), the first line of the output (stdout for ``check``, stderr for the other commands) equal to the
+expectation, the code reported equal to the file-name prefix (``check --format json``; for other commands the
+error the CLI reports), and no Python traceback anywhere. ``test_every_code_has_a_case`` keeps the table of codes
+and the catalogue together: every code has a case here, or (if no command line can cause it) in ``API_CASES``.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
+import cnncalc.report
+from cnncalc.diagnostics import CODES, lookup
+from cnncalc.errors import CnncalcError
 from tests.conftest import Cli
+from tests.helpers import run
 
 INVALID = Path(__file__).resolve().parent / "invalid"
 
@@ -36,25 +51,51 @@ class Case(NamedTuple):
     code: str
     expect: str
     xfail: str | None
+    argv: tuple[str, ...] = ("check", "FILE")
 
 
 def read_header(path: Path) -> Case:
-    """The ``# expect:`` and optional ``# xfail:`` lines at the top of a catalogue file."""
+    """The ``# expect:`` line and the optional ``# run:`` and ``# xfail:`` lines at the top of a catalogue file."""
     lines = path.read_bytes().decode("utf-8").split("\n")  # not splitlines(): keep YAML's idea of a line
     if not lines[0].startswith("# expect: "):
         raise AssertionError(f"{path.name}: the first line must be `# expect: FILE:...`")
-    xfail = lines[1].removeprefix("# xfail: ").strip() if lines[1].startswith("# xfail: ") else None
-    return Case(path.name.split("-", 1)[0].upper(), lines[0].removeprefix("# expect: ").rstrip("\r"), xfail)
+    xfail, argv = None, ("check", "FILE")
+    for line in lines[1:3]:
+        if line.startswith("# xfail: "):
+            xfail = line.removeprefix("# xfail: ").strip()
+        elif line.startswith("# run: "):
+            words = shlex.split(line.removeprefix("# run: "))
+            if words[:1] != ["cnncalc"] or not any("FILE" in w for w in words):
+                raise AssertionError(f"{path.name}: `# run:` holds a cnncalc command naming FILE")
+            argv = tuple(words[1:])
+    code = path.name.split("-", 1)[0].upper()
+    return Case(code, lines[0].removeprefix("# expect: ").rstrip("\r"), xfail, argv)
 
 
-def check_case(cli: Cli, path: Path, case: Case) -> None:
-    res = cli("check", str(path), code=None)
+def check_case(cli: Cli, path: Path, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = [a.replace("FILE", str(path)) for a in case.argv]
+    reported: list[str] = []
+    report_error = cnncalc.report.error
+
+    def recording(err: CnncalcError, *rest: object) -> object:
+        reported.append(err.code)
+        return report_error(err, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cnncalc.report, "error", recording)
+    res = cli(*args, code=None)
     assert "Traceback" not in res.stdout + res.stderr, res.stdout + res.stderr
-    assert res.exit_code == 1, f"exit {res.exit_code}\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}"
-    first = res.stdout.splitlines()[0] if res.stdout else ""
+    want = lookup(case.code).exit
+    assert res.exit_code == want, (
+        f"exit {res.exit_code}, not {want}\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}"
+    )
+    output = res.stdout if args[0] == "check" else res.stderr
+    first = output.splitlines()[0] if output else ""
     assert first == case.expect.replace("FILE", str(path))
-    diags = json.loads(cli("check", str(path), "--format", "json", code=None).stdout)
-    assert diags and diags[0]["code"] == case.code
+    if args[0] == "check":
+        diags = json.loads(cli(*args, "--format", "json", code=None).stdout)
+        assert diags and diags[0]["code"] == case.code
+    else:
+        assert reported == [case.code]
 
 
 FILES = sorted(INVALID.glob("*.yaml"))
@@ -67,8 +108,8 @@ def _param(path: Path) -> object:
 
 
 @pytest.mark.parametrize(("path", "case"), [_param(p) for p in FILES])
-def test_invalid_file(cli: Cli, path: Path, case: Case) -> None:
-    check_case(cli, path, case)
+def test_invalid_file(cli: Cli, path: Path, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_case(cli, path, case, monkeypatch)
 
 
 #: Cases that cannot carry a YAML comment header: (id, file bytes, expected first line, xfail reason or None).
@@ -121,15 +162,80 @@ def _generated(entry: tuple[str, bytes, str, str | None]) -> object:
 
 
 @pytest.mark.parametrize(("name", "data", "expect"), [_generated(g) for g in GENERATED])
-def test_invalid_generated(cli: Cli, tmp_path: Path, name: str, data: bytes, expect: str) -> None:
+def test_invalid_generated(
+    cli: Cli, tmp_path: Path, name: str, data: bytes, expect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(data)
-    check_case(cli, path, Case(name.split("-", 1)[0].upper(), expect, None))
+    check_case(cli, path, Case(name.split("-", 1)[0].upper(), expect, None), monkeypatch)
 
 
 def test_catalogue_is_well_formed() -> None:
     assert len(FILES) + len(GENERATED) >= 65
     for path in FILES:
         case = read_header(path)
-        assert case.expect.startswith("FILE:"), path.name
-        assert len(case.code) == 4 and case.code[0] == "E" and case.code[1:].isdigit(), path.name
+        assert case.expect.startswith(("FILE", "cnncalc: ")), path.name
+        assert case.code in CODES, f"{path.name}: {case.code} is not in the table of codes (cnncalc.diagnostics)"
+        assert path.name == path.name.lower() and path.suffix == ".yaml", path.name
+
+
+def _memory(dtype: str, optimizer: str) -> None:
+    from cnncalc.analysis import memory
+
+    memory(run("input: 8x8x3\nlayers: [conv 8 3x3]\n"), dtype, optimizer)
+
+
+def _roofline_batch() -> None:
+    from cnncalc.devices import roofline
+
+    roofline(run("input: 8x8x3\nlayers: [conv 8 3x3]\n"), "nvidia-t4", "fp32", batch=0)
+
+
+def _bad_profile() -> None:
+    from cnncalc.devices import _device
+
+    _device("toy", {"name": "toy", "source": "s", "peak_flops": {"fp32": 0}, "bandwidth": 1})
+
+
+def _plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cnncalc.plot import plot
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
+    plot([run("input: 8x8x3\nlayers: [conv 8 3x3]\n")], ["x"], tmp_path / "c.png")
+
+
+#: Codes no command line can cause (the CLI offers only valid choices, or the cause is the environment or
+#: bundled data): each with a call of the library that must raise it.
+API_CASES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
+    "E214": lambda mp, tmp: _memory("fp64", "sgd"),
+    "E215": lambda mp, tmp: _memory("fp32", "lion"),
+    "E600": lambda mp, tmp: _bad_profile(),
+    "E611": _plot_without_matplotlib,
+}
+
+
+@pytest.mark.parametrize("code", sorted(API_CASES))
+def test_api_case(code: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(CnncalcError) as err:
+        API_CASES[code](monkeypatch, tmp_path)
+    assert err.value.code == code
+    assert type(err.value).__name__ == lookup(code).kind or lookup(code).kind in {
+        c.__name__ for c in type(err.value).__mro__
+    }
+
+
+def test_roofline_batch_is_a_device_error() -> None:
+    with pytest.raises(CnncalcError) as err:
+        _roofline_batch()
+    assert err.value.code == "E600"
+
+
+def test_every_code_has_a_case() -> None:
+    cased = {read_header(p).code for p in FILES} | {g[0].split("-", 1)[0].upper() for g in GENERATED}
+    missing = [code for code in CODES if code not in cased and code not in API_CASES]
+    assert not missing, f"codes without a case in tests/invalid/ (or API_CASES): {', '.join(missing)}"
+    assert not cased & set(API_CASES), "a code with a catalogue case needs no API case"
+    unknown = sorted(cased - set(CODES))
+    assert not unknown, f"catalogue cases for codes the table lacks: {', '.join(unknown)}"

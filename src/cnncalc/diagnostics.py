@@ -396,9 +396,9 @@ class Diagnostic:
         return replace(self, message=message)
 
     def headline(self) -> str:
-        """The one-line compiler form: ``file:line:col: severity: path: message``."""
+        """The one-line compiler form: ``file:line:col: severity: path: message`` (``cnncalc:`` without a file)."""
         loc = self.location
-        where = loc.prefix() if loc else "<spec>"
+        where = loc.prefix() if loc else "cnncalc"
         path = f"{loc.path}: " if loc and loc.path and not self.message.startswith(f"`{loc.path}`") else ""
         return f"{where}: {self.severity}: {path}{self.message}"
 
