@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from . import fields as F  # noqa: N812
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
-from .errors import CnncalcError, Diagnostic, ExpectationError, Location
+from .errors import CnncalcError, Diagnostic, ExpectationError, ExprError, Location, UnknownNameError
 from .fields import Field
 from .graph import Graph, build_graph
 from .perf import without_gc
@@ -112,7 +112,7 @@ class Report:
     source: str = ""
     no_bias: bool = False
     rounding: str = "floor"
-    warnings: tuple[CnncalcError, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
     accuracy: tuple[tuple[str, str], ...] = ()  # the spec's `accuracy:` entries (e.g. top1, source)
     batch: int = 1
     output_index: int = -1  # the layer whose output is the network's output
@@ -139,7 +139,7 @@ class Report:
 def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) -> Report:
     """Count every layer of ``graph`` and total them; ``batch`` multiplies MACs, ops and activations."""
     if batch < 1:
-        raise CnncalcError(f"batch must be at least 1, got {batch}", code="E304")
+        raise ExprError(f"batch must be at least 1, got {batch}", code="E304")
     results = []
     fields = receptive_fields(graph)
     for node, (rf, jump) in zip(graph.nodes, fields.per_layer):
@@ -206,7 +206,7 @@ class Fields:
     """Receptive fields of every layer, with merge warnings and the first layer whose field exceeds the input."""
 
     per_layer: tuple[tuple[tuple[int, int] | None, tuple[Jump, Jump] | None], ...]
-    warnings: tuple[CnncalcError, ...]
+    warnings: tuple[Diagnostic, ...]
     note: str
 
 
@@ -223,8 +223,9 @@ def receptive_fields(graph: Graph) -> Fields:
     """
     fields_: list[Field] = []
     out: list[tuple[tuple[int, int] | None, tuple[Jump, Jump] | None]] = []
-    warnings: list[CnncalcError] = []
+    warnings: list[Diagnostic] = []
     note = ""
+    gated = unknown = fractional = False
     limit = (graph.input.h, graph.input.w)
     for node in graph.nodes:
         srcs = [F.START if i < 0 else fields_[i] for i in node.inputs]
@@ -234,26 +235,37 @@ def receptive_fields(graph: Graph) -> Fields:
         if lt.role == "join":
             why = F.misalignment(args)
             if why:
-                warn = CnncalcError(
+                warn = Diagnostic(
                     f"`{node.op}` joins misaligned inputs: {why}, so the same position holds features of "
                     "different input locations",
                     node.loc.with_path(node.path),
                     code="W201",
                 )
-                warn.severity = "warning"
                 warnings.append(warn)
         fields_.append(f)
+        if lt.role == "join" and any(F.is_gate(shape, node.out) for shape in node.in_shapes):
+            gated = True
         if f is None:
+            unknown = unknown or not node.side
             out.append((None, None))
             continue
+        fractional = fractional or any(isinstance(a.jump, Fraction) for a in f)
         size = (F.shown_size(f[0].size), F.shown_size(f[1].size))
         out.append((size, (f[0].jump, f[1].jump)))
-        if not note and not node.side and (size[0] > limit[0] or size[1] > limit[1]):
+        pooled = not node.out.is_flat and node.out.h * node.out.w == 1  # a global pool's 1x1xC (a gate, a head)
+        if not note and not node.side and not pooled and (size[0] > limit[0] or size[1] > limit[1]):
             note = (
                 f"the receptive field exceeds the {graph.input.h}x{graph.input.w} input from `{node.path}` on "
                 f"({size[0]}x{size[1]}): its outer parts see only padding"
             )
-    return Fields(tuple(out), tuple(warnings), note)
+    notes = [note] if note else []
+    if gated:
+        notes.append("a 1x1xC gate (squeeze-excitation) scales every position alike: it does not widen the field")
+    if fractional:
+        notes.append("a fractional stride (1/2) is a finer grid than the input's, after upsampling")
+    if unknown:
+        notes.append("? = unknown: cnncalc does not know which inputs an opaque layer's outputs read")
+    return Fields(tuple(out), tuple(warnings), "; ".join(notes))
 
 
 # --------------------------------------------------------------------------- memory
@@ -302,9 +314,9 @@ def memory(report: Report, dtype: str = "fp32", optimizer: str = "sgd") -> Memor
     same dtype (mixed-precision master weights are not modelled).
     """
     if dtype not in DTYPE_BYTES:
-        raise CnncalcError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}", code="E304")
+        raise UnknownNameError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}", code="E214")
     if optimizer not in OPTIMIZER_STATES:
-        raise CnncalcError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_STATES)}", code="E304")
+        raise UnknownNameError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_STATES)}", code="E215")
     b = DTYPE_BYTES[dtype]
     layers = report.layers
     count = len(layers)
@@ -538,7 +550,7 @@ def check_spec_file(
             diags.append(_diag(err, config))
             continue
         if config is None:
-            diags.extend(_diag(w, None) for w in report.warnings)
+            diags.extend(report.warnings)
         if not overridden:
             expect = spec.expect if config is None else by_variant.get(config, Expectations())
             diags.extend(_diag(f, config) for f in check_expectations(report, expect))
