@@ -23,7 +23,8 @@ layer types is generated from :data:`LAYER_TYPES`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -91,6 +92,13 @@ class ArgSpec:
         return str(d)
 
 
+def _kw_doc(a: ArgSpec) -> str:
+    """```stride`=1``, ```stride` (= kernel)`` for a derived default, ```table``` when required or optional."""
+    if isinstance(a.default, Derived):
+        return f"`{a.name}` ({a.default.doc})"
+    return f"`{a.name}`" + (f"={a.default_doc()}" if a.default_doc() else "")
+
+
 #: Roles: an op that transforms one input, a join of several, or a structural no-op (no row of its own).
 ROLES = ("layer", "join", "structural")
 
@@ -151,9 +159,7 @@ class LayerType:
 
     def doc_row(self) -> dict[str, str]:
         """This op's row of the generated layer-type table."""
-        kws = ", ".join(
-            f"`{a.name}`" + (f"={a.default_doc()}" if a.default_doc() else "") for a in self.args if not a.positional
-        )
+        kws = ", ".join(_kw_doc(a) for a in self.args if not a.positional)
         return {
             "op": f"`{self.name}`" + (f" ({', '.join(self.aliases)})" if self.aliases else ""),
             "what": self.summary,
@@ -194,6 +200,18 @@ def register(lt: LayerType) -> LayerType:
         assert ALIASES.get(key, lt.name) == lt.name, f"alias {alias} of {lt.name} is taken by {ALIASES[key]}"
         ALIASES[key] = lt.name
     return lt
+
+
+@contextmanager
+def registered(lt: LayerType) -> Iterator[LayerType]:
+    """``lt`` in the registry for the duration of a ``with`` block (the registry contract test adds a throwaway op)."""
+    register(lt)
+    try:
+        yield lt
+    finally:
+        del LAYER_TYPES[lt.name]
+        for key in [k for k, v in ALIASES.items() if v == lt.name]:
+            del ALIASES[key]
 
 
 def lookup(name: str) -> LayerType | None:
