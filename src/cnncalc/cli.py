@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,21 +23,49 @@ from .errors import CnncalcError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-
 
 def parse_count(value: str) -> int:
-    """``25M``, ``4.1G``, ``1_000`` -> an int (for budgets)."""
-    from fractions import Fraction
+    """``25M``, ``4.1G``, ``1B``, ``1_000`` -> an int (for budgets): the parser of ``expect:`` counts, exact only."""
+    from .errors import Location, SpecError
+    from .spec import parse_expect_value
 
-    text = value.strip().replace("_", "").replace(",", "")
-    scale = SUFFIXES.get(text[-1:].upper(), 1)
-    if scale != 1:
-        text = text[:-1]
     try:
-        return int(Fraction(text) * scale)
-    except (ValueError, ZeroDivisionError):
-        raise click.BadParameter(f"{value!r} is not a count such as 25000000, 25M or 4.1G") from None
+        count = parse_expect_value(value, Location("<option>"))
+    except SpecError:
+        count = None
+    if count is None or count.tolerance or count.text.startswith("~"):
+        raise click.BadParameter(f"{value!r} is not a count such as 25000000, 25M, 4.1G or 1B") from None
+    return int(count.target)
+
+
+class _TableChoice(click.Choice):  # type: ignore[type-arg]  # generic only in click >= 8.2
+    """A choice among the keys of a library table, read when first needed (heavy modules stay unloaded)."""
+
+    def __init__(self, table: Callable[[], Iterable[str]]) -> None:
+        self.table = table
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # click stores a tuple; here it is read live
+        return tuple(self.table())
+
+
+def _dtypes() -> Iterable[str]:
+    from .analysis import DTYPE_BYTES
+
+    return DTYPE_BYTES
+
+
+def _optimizers() -> Iterable[str]:
+    from .analysis import OPTIMIZER_STATES
+
+    return OPTIMIZER_STATES
+
+
+def _graph_formats() -> Iterable[str]:
+    from .export import FORMATS as GRAPH_FORMATS
+
+    return GRAPH_FORMATS
 
 
 class _Count(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
@@ -117,14 +145,14 @@ def memory_options(f: F) -> F:
     """--dtype and --optimizer for the memory estimate."""
     f = click.option(
         "--optimizer",
-        type=click.Choice(["sgd", "momentum", "adam"]),
+        type=_TableChoice(_optimizers),
         default="sgd",
         show_default=True,
         help="Optimizer state in the training-memory estimate (0, 1 or 2 values per parameter).",
     )(f)
     f = click.option(
         "--dtype",
-        type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+        type=_TableChoice(_dtypes),
         default="fp32",
         show_default=True,
         help="Bytes per value for the memory estimate.",
@@ -424,7 +452,7 @@ def check(
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["mermaid", "dot"]),
+    type=_TableChoice(_graph_formats),
     default="mermaid",
     show_default=True,
     help="mermaid (renders in GitHub Markdown) or dot (Graphviz: dot -Tsvg).",
