@@ -8,6 +8,7 @@ their exit codes chosen, by :mod:`cnncalc.report` from the table of codes.
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import sys
@@ -136,9 +137,33 @@ def config_options(f: F) -> F:
 def _analyze(
     name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int = 1
 ) -> Any:
+    if name == STDIN:
+        return _analyze_stdin(variant, sets, input_shape, no_bias, batch)
     from .api import analyze_spec
 
     return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias, batch=batch)
+
+
+#: The SPEC argument that reads the spec from standard input (`cat net.yaml | cnncalc show -`).
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> Any:
+    """The spec on standard input, read as a file named ``<stdin>`` is (same limits, same checks)."""
+    from .analysis import analyze
+    from .graph import build_graph
+    from .spec import LIMITS, decode, parse_spec
+
+    obj = click.get_current_context().find_root().ensure_object(dict)
+    if "stdin" not in obj:  # read once: `cnncalc compare - -:wide` reads the same spec twice
+        from . import term
+
+        if term.is_terminal(sys.stdin):
+            click.echo("cnncalc: reading a spec from standard input (end it with Ctrl-D)", err=True)
+        obj["stdin"] = decode(sys.stdin.buffer.read(LIMITS["file_bytes"] + 1), STDIN_NAME)
+    spec = parse_spec(obj["stdin"], STDIN_NAME)
+    return analyze(build_graph(spec, variant, _sets(sets), input_shape, no_bias), spec, batch)
 
 
 def memory_options(f: F) -> F:
@@ -173,12 +198,17 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
         except CnncalcError as err:
             ctx.exit(reporting.error(err))
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
+            if isinstance(exc, OSError) and _output_failed(exc):
+                ctx.exit(ExitCode.FAILED)
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
             command = f"cnncalc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "cnncalc"
@@ -188,6 +218,30 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(ExitCode.INTERNAL)
+
+
+#: errno values of a failed write to stdout: a closed pipe, a full or failing device.
+_OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _output_failed(exc: OSError) -> bool:
+    """Handle a failed write to stdout: quietly for a closed pipe (``| head``), else one line on stderr.
+
+    False when ``exc`` is no output error (then it is an internal one).
+    """
+    from . import term
+
+    if term.is_closed_pipe(exc):
+        term.silence_stdout()
+        return True
+    if exc.errno not in _OUTPUT_ERRNOS:
+        return False
+    term.silence_stdout()  # what is still buffered would fail again at exit
+    try:
+        click.echo(f"cnncalc: error: cannot write the output: {exc.strerror or exc}", err=True)
+    except OSError:
+        pass
+    return True
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -200,6 +254,9 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     SPEC is a path to a .yaml file or the name of a bundled spec (see `cnncalc list`).
     """
     ctx.obj = {"traceback": traceback}
+    from . import term
+
+    term.setup_streams()
 
 
 FORMATS = click.Choice(["table", "json", "csv", "markdown"])
@@ -287,14 +344,14 @@ def show(
     else:
         from . import render
 
-        out = render.console(width)
-        render.emit(out, render.report_table(report, depth, ops=ops, bars=bars))
+        doc = render.report_table(report, depth, ops=ops, bars=bars)
         if show_memory:
-            render.emit(out, render.memory_table(mem, report.batch))
+            doc += render.memory_table(mem, report.batch)
         if roof is not None:
-            render.emit(out, render.roofline_table(roof, depth))
+            doc += render.roofline_table(roof, depth)
         if explain:
-            render.emit(out, render.explain_text(report, list(report.layers)))
+            doc += render.explain_text(report, list(report.layers))
+        render.emit(doc, width)
 
 
 @cli.command(name="explain")
@@ -317,7 +374,7 @@ def explain_(
     from .api import select_layers
 
     report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
-    render.emit(render.console(), render.explain_text(report, select_layers(report, layer)))
+    render.emit(render.explain_text(report, select_layers(report, layer)))
 
 
 @cli.command()
@@ -361,7 +418,7 @@ def compare(
     elif fmt == "markdown":
         click.echo(render.comparison_markdown(comp), nl=False)
     else:
-        render.emit(render.console(width), render.comparison_table(comp, depth, bars))
+        render.emit(render.comparison_table(comp, depth, bars), width)
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
@@ -426,8 +483,9 @@ def check(
 
     files = _expand(paths)
     overrides = _sets(sets)
-    results = [
-        check_spec_file(
+    reporter = reporting.Reporter(fmt, quiet)
+    for f in files:  # each file's result as soon as it is known (click.echo flushes: a pipe sees it too)
+        r = check_spec_file(
             f,
             max_params,
             max_macs,
@@ -437,10 +495,6 @@ def check(
             no_bias=no_bias,
             batch=batch,
         )
-        for f in files
-    ]
-    reporter = reporting.Reporter(fmt, quiet)
-    for r in results:
         reporter.file(r.file, r.configs, r.diagnostics)
     sys.exit(reporter.finish())
 
@@ -521,9 +575,24 @@ def plot(
     """
     from .plot import plot as draw
 
+    target = Path(out)
+    if not target.parent.is_dir():
+        _cannot_write(out, f"the folder {target.parent} does not exist", ExitCode.USAGE)
     reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
-    draw(reports, list(specs), Path(out), y=y_axis)
+    try:
+        draw(reports, list(specs), target, y=y_axis)
+    except OSError as exc:
+        _cannot_write(out, exc.strerror or str(exc), ExitCode.USAGE if exc.errno in _PATH_ERRNOS else ExitCode.FAILED)
     click.echo(f"wrote {out}", err=True)
+
+
+#: errno values that say an output path is wrong (a usage error), not that the device failed.
+_PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG}
+
+
+def _cannot_write(out: str, why: str, code: ExitCode) -> None:
+    click.echo(f"cnncalc plot: error: cannot write {out}: {why}", err=True)
+    sys.exit(code)
 
 
 @cli.command()
@@ -551,7 +620,7 @@ def devices(fmt: str) -> None:
             )
         )
         return
-    render.emit(render.console(), render.devices_table(list(devs.values())))
+    render.emit(render.devices_table(list(devs.values())))
 
 
 @cli.command(name="list")
@@ -592,7 +661,7 @@ def list_(fmt: str, width: int | None) -> None:
     else:
         from . import render
 
-        render.emit(render.console(width), render.library_table([(n, r) for n, _, _, r in good]))
+        render.emit(render.library_table([(n, r) for n, _, _, r in good]), width)
     for name, err in broken:
         click.echo(f"{name}: {err.headline()}", err=True)
     if broken:
@@ -616,4 +685,18 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="cnncalc")
+    from . import term
+
+    term.setup_streams()
+    try:
+        cli(prog_name="cnncalc")
+    except OSError as exc:  # --help or --version into a full device (click handles only a closed pipe)
+        if not _output_failed(exc):
+            raise
+        sys.exit(ExitCode.FAILED)
+    finally:
+        try:  # help, usage errors and --version print outside the commands: flush them here, not at exit
+            sys.stdout.flush()
+        except OSError:
+            term.silence_stdout()
+            sys.exit(ExitCode.FAILED)

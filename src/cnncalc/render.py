@@ -1,7 +1,9 @@
-"""Rendering: reports and comparisons -> rich tables, JSON-ready dicts, CSV and Markdown.
+"""Rendering: reports and comparisons -> plain-text tables, JSON-ready dicts, CSV and Markdown.
 
 This is the only module that formats numbers (``102,760,448``, ``102.8M``); every
 value it receives is an exact int. Columns are described once, in ``COLUMNS``.
+Tables are documents of :mod:`cnncalc.layout` blocks, laid out for the output width when printed
+(:func:`emit`); the terminal, colour and encoding decisions live in :mod:`cnncalc.term`.
 """
 
 from __future__ import annotations
@@ -9,54 +11,36 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console, Group, RenderableType
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .analysis import Comparison, LayerResult, Memory, Report, Totals
+from .fields import fmt_num
 from .layers import CONVENTIONS
+from .layout import Block, Para, Table
+from .perf import without_gc
 
 if TYPE_CHECKING:
     from .devices import Device, Roofline
 from .shapes import Shape
 
+Doc = list[Block]
 
-def console(width: int | None = None, stderr: bool = False) -> Console:
-    """The one Console factory: honours ``--width``/``COLUMNS`` and ``NO_COLOR``.
 
-    Print tables with ``crop=False``: a table wider than the terminal then wraps instead of losing digits.
+def emit(doc: Sequence[Block], width: int | None = None) -> None:
+    """Print ``doc`` on stdout, laid out for ``--width``, ``COLUMNS`` or the terminal (whole lines in a pipe).
+
+    Plain string formatting, coloured with ANSI styles only on a terminal (see :mod:`cnncalc.term`): a
+    100,000-row table is written in well under a second.
     """
-    if width is None and os.environ.get("COLUMNS", "").isdigit():
-        width = int(os.environ["COLUMNS"])
-    no_color = "NO_COLOR" in os.environ
-    return Console(
-        width=width,
-        stderr=stderr,
-        no_color=no_color,
-        highlight=False,
-        soft_wrap=False,
-        color_system=None if no_color else "auto",
-    )
+    from . import layout, term
 
-
-def emit(out: Console, renderable: RenderableType) -> None:
-    """Print without cropping or wrapping: a table wider than the terminal keeps every digit.
-
-    Without colour (a pipe, a file, NO_COLOR) or for a very large table, the text is written as is: rich's
-    styling pass costs seconds on 100,000 rows and adds nothing there.
-    """
-    parts = getattr(renderable, "renderables", [renderable])
-    if all(isinstance(p, Text) for p in parts):
-        size = sum(len(p.plain) for p in parts)
-        if out.no_color or not out.is_terminal or size > 2_000_000:
-            out.file.write("\n".join(p.plain for p in parts) + "\n")
-            return
-    out.print(renderable, crop=False, soft_wrap=True)
+    stream = sys.stdout
+    lines = layout.render(doc, term.output_width(width, stream), term.ellipsis(stream))
+    stream.write(layout.to_text(lines, term.use_colour(stream)))
 
 
 def grid(
@@ -64,32 +48,11 @@ def grid(
     justify: Sequence[str],
     rows: Sequence[tuple[Sequence[str], str | None]],
     footer: Sequence[str] | None = None,
-) -> Text:
-    """A plain, fast table: columns sized to their longest cell, a rule under the header and above the footer.
-
-    (rich's Table measures every cell through its layout engine: seconds for ResNet-152's 560 rows.)
-    """
-    cols = range(len(headers))
-    widths = [
-        max([len(headers[j]), *(len(cells[j]) for cells, _ in rows), len(footer[j]) if footer else 0]) for j in cols
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(widths[j]) if justify[j] == "left" else c.rjust(widths[j]) for j, c in enumerate(cells)
-        ).rstrip()
-
-    rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
-    text = Text()
-    text.append(line(headers) + "\n", style="bold")
-    text.append(rule + "\n")
-    for cells, style in rows:
-        text.append(line(cells) + "\n", style=style)
-    if footer is not None:
-        text.append(rule + "\n")
-        text.append(line(footer) + "\n", style="bold")
-    text.right_crop(1)  # the final newline: the caller's Group puts one between parts
-    return text
+    fit: Sequence[str] = (),
+    drop: Sequence[int] = (),
+) -> Table:
+    """A plain table: columns sized to their longest cell; ``fit`` and ``drop`` say how it narrows (layout.Table)."""
+    return Table(headers, justify, rows, footer, fit, drop)
 
 
 def num(n: int) -> str:
@@ -113,37 +76,60 @@ def ratio(r: Fraction | None) -> str:
     return f"{float(r):.3g}x"
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One table row: a layer or a group of layers."""
+class Row(NamedTuple):
+    """One table row: a layer or a group of layers (a NamedTuple: one is made per row of a huge table)."""
 
     path: str
     op: str
     output: Shape
     totals: Totals
     kind: str = "layer"  # 'layer', 'group' or 'subtotal'
-    rf: tuple[int, int] = (1, 1)  # of the row's last layer
-    jump: tuple[int, int] = (1, 1)
+    rf: tuple[int, int] | None = (1, 1)  # of the row's last layer; None: unknown (after an opaque layer)
+    jump: tuple[int | Fraction, int | Fraction] | None = (1, 1)
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A table column: header, justification, and the cell text of a row."""
+    """A table column: header, justification, the cell text of a row, and how it narrows.
+
+    ``fit`` and ``drop`` are :class:`cnncalc.layout.Table`'s: how the column may shorten, and its place in the
+    order columns are left out of a narrow table (0: never).
+    """
 
     header: str
     justify: str
     cell: Callable[[Row], str]
     footer: Callable[[Report], str] = lambda rep: ""
+    fit: str = ""
+    drop: int = 0
 
 
-def axes(v: tuple[int, int]) -> str:
-    """``11`` when both axes agree, else ``7x3``."""
-    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+def axes(v: tuple[int | Fraction, int | Fraction] | None) -> str:
+    """``11`` when both axes agree, else ``7x3``; fractional strides exactly (``1/2``); ``?`` when unknown."""
+    if v is None:
+        return "?"
+    a, b = (str(x) if type(x) is int else fmt_num(x) for x in v)  # the int test: once per row of a huge table
+    return a if a == b else f"{a}x{b}"
 
 
-def axes_json(v: tuple[int, int]) -> int | list[int]:
-    """An int when both axes agree, else [h, w]."""
-    return v[0] if v[0] == v[1] else [v[0], v[1]]
+def field_cell(rf: tuple[int, int] | None, jump: tuple[int | Fraction, int | Fraction] | None) -> str:
+    """The RF/stride cell: ``11/4``, ``7x3/2``, ``44/(1/2)`` for a fractional stride, ``?`` when unknown."""
+    if rf is None or jump is None:
+        return "?"
+    j = axes(jump)
+    return f"{axes(rf)}/{f'({j})' if '/' in j else j}"
+
+
+def axes_json(v: tuple[int | Fraction, int | Fraction] | None) -> int | str | list[int | str] | None:
+    """An int when both axes agree, else [h, w]; a fractional stride as the exact string "1/2"; null if unknown."""
+    if v is None:
+        return None
+    a, b = (_json_num(x) for x in v)
+    return a if a == b else [a, b]
+
+
+def _json_num(x: int | Fraction) -> int | str:
+    return int(x) if Fraction(x).denominator == 1 else fmt_num(x)
 
 
 def bar(part: int, whole: int, width: int = 10) -> str:
@@ -156,29 +142,50 @@ def bar(part: int, whole: int, width: int = 10) -> str:
     return f"{blocks:<{width}} {100 * part / whole:5.1f}%"
 
 
+#: The ``show`` table. In a narrow table (``--width``, ``COLUMNS``, the terminal) the layer path shortens in the
+#: middle and columns are left out in this order: RF/stride, activations, op, the share bars (params, then
+#: MACs), ops; layer, output, params and MACs always stay (as a last resort with rounded numbers).
 COLUMNS: tuple[Column, ...] = (
-    Column("layer", "left", lambda r: r.path, lambda rep: "total"),
-    Column("op", "left", lambda r: r.op),
+    Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle"),
+    Column("op", "left", lambda r: r.op, drop=3),
     Column("output HxWxC", "right", lambda r: str(r.output), lambda rep: str(rep.output)),
-    Column("params", "right", lambda r: num(r.totals.params), lambda rep: num(rep.total.params)),
-    Column("MACs", "right", lambda r: num(r.totals.macs), lambda rep: num(rep.total.macs)),
-    Column("activations", "right", lambda r: num(r.totals.activations), lambda rep: num(rep.total.activations)),
-    Column("RF/stride", "right", lambda r: f"{axes(r.rf)}/{axes(r.jump)}"),
+    Column("params", "right", lambda r: num(r.totals.params), lambda rep: num(rep.total.params), fit="number"),
+    Column("MACs", "right", lambda r: num(r.totals.macs), lambda rep: num(rep.total.macs), fit="number"),
+    Column(
+        "activations",
+        "right",
+        lambda r: num(r.totals.activations),
+        lambda rep: num(rep.total.activations),
+        fit="number",
+        drop=2,
+    ),
+    Column("RF/stride", "right", lambda r: field_cell(r.rf, r.jump), drop=1),
 )
-OPS_COLUMN = Column("ops", "right", lambda r: num(r.totals.ops), lambda rep: num(rep.total.ops))
+OPS_COLUMN = Column("ops", "right", lambda r: num(r.totals.ops), lambda rep: num(rep.total.ops), fit="number", drop=6)
 
 
 def bar_columns(report: Report) -> tuple[Column, ...]:
     """Share-of-total bars for MACs and params."""
     t = report.total
     return (
-        Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else ""),
-        Column("params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else ""),
+        Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else "", drop=5),
+        Column(
+            "params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else "", drop=4
+        ),
     )
 
 
 def _layer_row(r: LayerResult) -> Row:
-    return Row(r.path, r.op, r.output, Totals.of([r]), "layer", r.rf, r.jump)
+    w, b = r.weights, r.biases  # Totals.of([r]) without its loop: this runs once per layer of a huge table
+    return Row(
+        r.path,
+        r.op,
+        r.output,
+        Totals(w + b, w, b, r.buffers, r.macs, r.output.numel * r.batch, r.ops),
+        "layer",
+        r.rf,
+        r.jump,
+    )
 
 
 def _group_row(key: str, rs: list[LayerResult], kind: str) -> Row:
@@ -221,33 +228,59 @@ def _title(report: Report) -> str:
     return f"{name}: input {report.input} -> output {report.output}"
 
 
-def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Group:
-    """The ``show`` table with totals footer and the conventions line; ``ops`` and ``bars`` add columns."""
-    cols = COLUMNS + ((OPS_COLUMN,) if ops else ()) + (bar_columns(report) if bars else ())
-    rows = []
+#: A ``show`` table longer than this suggests ``--depth``.
+MANY_ROWS = 5_000
+
+
+def show_columns(report: Report, ops: bool = False, bars: bool = False) -> tuple[Column, ...]:
+    """The columns of ``show``: :data:`COLUMNS`, then ``ops`` and the share bars when asked for."""
+    return COLUMNS + ((OPS_COLUMN,) if ops else ()) + (bar_columns(report) if bars else ())
+
+
+@without_gc  # a row's cells are acyclic; the collector would walk the whole report again and again
+def show_cells(report: Report, cols: Sequence[Column], depth: int | None = None) -> list[tuple[list[str], str | None]]:
+    """The cells of every row of ``show`` in ``cols``, each with its style (subtotals dim, marked ``(sum)``)."""
+    cells_of = [col.cell for col in cols]
+    rows: list[tuple[list[str], str | None]] = []
     for row in report_rows(report, depth):
-        cells = [col.cell(row) for col in cols]
+        cells = [cell(row) for cell in cells_of]
         if row.kind == "subtotal":
             cells[0] = f"{row.path} (sum)"
-        rows.append((cells, "dim" if row.kind == "subtotal" else None))
-    table = grid([c.header for c in cols], [c.justify for c in cols], rows, [c.footer(report) for c in cols])
-    notes = [Text(conventions_line(report), style="dim")]
+            rows.append((cells, "dim"))
+        else:
+            rows.append((cells, None))
+    return rows
+
+
+def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Doc:
+    """The ``show`` table with totals footer and the conventions line; ``ops`` and ``bars`` add columns."""
+    cols = show_columns(report, ops, bars)
+    rows = show_cells(report, cols, depth)
+    table = grid(
+        [c.header for c in cols],
+        [c.justify for c in cols],
+        rows,
+        [c.footer(report) for c in cols],
+        [c.fit for c in cols],
+        [c.drop for c in cols],
+    )
+    notes = [Para(conventions_line(report), "dim")]
     if ops:
-        notes.append(
-            Text(
-                "ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per "
-                "element), activations (1 per element), joins, LRN, bias adds; see README",
-                style="dim",
-            )
-        )
+        notes.append(Para(OPS_NOTE, "dim"))
     if report.rf_note:
-        notes.append(
-            Text(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}", style="dim")
-        )
-    return Group(Text(_title(report), style="bold"), table, *notes)
+        notes.append(Para(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}", "dim"))
+    if depth is None and len(rows) > MANY_ROWS:
+        notes.append(Para(f"{len(rows):,} rows: --depth 1 or --depth 2 shows one row per block", "dim"))
+    return [Para(_title(report), "bold"), table, *notes]
 
 
-def memory_table(mem: Memory, batch: int = 1) -> Group:
+OPS_NOTE = (
+    "ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per element), activations "
+    "(1 per element), joins, LRN, bias adds; see README"
+)
+
+
+def memory_table(mem: Memory, batch: int = 1) -> Doc:
     """Memory estimates as a small table, with what the model assumes."""
     rows = [
         ("parameters", mem.params),
@@ -260,16 +293,21 @@ def memory_table(mem: Memory, batch: int = 1) -> Group:
         (f"training: optimizer state ({mem.optimizer})", mem.optimizer_state),
         ("training total: activations + weights + gradients + state + buffers", mem.training),
     ]
-    table = grid(("memory", "bytes", ""), ("left", "right", "right"), [((k, num(v), size(v)), None) for k, v in rows])
-    return Group(
-        Text(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", style="bold"),
+    table = grid(
+        ("memory", "bytes", ""),
+        ("left", "right", "right"),
+        [((k, num(v), size(v)), None) for k, v in rows],
+        fit=("wrap", "", ""),
+    )
+    return [
+        Para(f"memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {batch})", "bold"),
         table,
-        Text(
+        Para(
             "liveness: a tensor lives from its producer to its last reader; branch outputs awaiting "
             "a join coexist; nothing in place; no workspace or framework overhead",
-            style="dim",
+            "dim",
         ),
-    )
+    ]
 
 
 def seconds(t: float) -> str:
@@ -280,7 +318,7 @@ def seconds(t: float) -> str:
     return f"{t / 1e-9:.3g} ns"
 
 
-def roofline_table(roof: Roofline, depth: int | None = None) -> Group:
+def roofline_table(roof: Roofline, depth: int | None = None) -> Doc:
     """Per-layer (or per-block at ``depth``) roofline estimate with its bound, and the total, labelled."""
     from .devices import ASSUMPTIONS
 
@@ -298,21 +336,15 @@ def roofline_table(roof: Roofline, depth: int | None = None) -> Group:
         ("layer", "FLOPs", "bytes moved", "time", "bound"),
         ("left", "right", "right", "right", "left"),
         rows,
-        (
-            "total",
-            num(roof.flops),
-            num(roof.bytes),
-            seconds(roof.time),
-            f"{100 * roof.compute_share:.0f}% of time compute-bound",
-        ),
+        ("total", num(roof.flops), num(roof.bytes), seconds(roof.time), ""),
+        fit=("middle", "number", "number", "", ""),
+        drop=(0, 1, 2, 0, 3),
     )
     head = (
         f"latency ESTIMATE on {roof.device.name} ({roof.dtype}, batch {roof.batch}): {seconds(roof.time)}, "
-        f"{roof.throughput:,.0f} samples/s"
+        f"{roof.throughput:,.0f} samples/s; {100 * roof.compute_share:.0f}% of the time compute-bound"
     )
-    return Group(
-        Text(head, style="bold"), table, Text(ASSUMPTIONS + f"; device figures: {roof.device.source}", style="dim")
-    )
+    return [Para(head, "bold"), table, Para(ASSUMPTIONS + f"; device figures: {roof.device.source}", "dim")]
 
 
 def roofline_dict(roof: Roofline) -> dict[str, Any]:
@@ -335,7 +367,7 @@ def roofline_dict(roof: Roofline) -> dict[str, Any]:
     }
 
 
-def devices_table(devs: Sequence[Device]) -> Group:
+def devices_table(devs: Sequence[Device]) -> Doc:
     """``cnncalc devices``."""
     dtypes = sorted({d for dev in devs for d in dev.peak_flops}, key=["fp32", "tf32", "fp16", "bf16", "int8"].index)
     rows = [
@@ -349,9 +381,15 @@ def devices_table(devs: Sequence[Device]) -> Group:
         )
         for dev in devs
     ]
-    table = grid(("device", *(f"{d} /s" for d in dtypes), "bandwidth"), ("left", *["right"] * (len(dtypes) + 1)), rows)
-    sources = Text("\n".join(f"{dev.key}: {dev.source}" for dev in devs), style="dim")
-    return Group(Text("device profiles (peak, dense; theoretical)", style="bold"), table, sources)
+    leave_out = ["int8", "tf32", "bf16", "fp16"]  # the order dtype columns are left out of a narrow table
+    table = grid(
+        ("device", *(f"{d} /s" for d in dtypes), "bandwidth"),
+        ("left", *["right"] * (len(dtypes) + 1)),
+        rows,
+        drop=(0, *(leave_out.index(d) + 1 if d in leave_out else 0 for d in dtypes), 0),
+    )
+    sources = [Para(f"{dev.key}: {dev.source}", "dim", hang=2) for dev in devs]
+    return [Para("device profiles (peak, dense; theoretical)", "bold"), table, *sources]
 
 
 def size(b: int) -> str:
@@ -364,23 +402,25 @@ def size(b: int) -> str:
     return f"{x:.1f} TiB"  # pragma: no cover
 
 
-def explain_text(report: Report, layers: list[LayerResult]) -> Text:
-    """The formulas of ``layers`` with their numbers substituted (``cnncalc explain``)."""
+def explain_text(report: Report, layers: list[LayerResult]) -> Doc:
+    """The formulas of ``layers`` with their numbers substituted (``cnncalc explain``); long lines wrap."""
     from .layers import explain
 
-    text = Text()
+    doc: Doc = []
     for r in layers:
         line = f" (line {r.loc.line})" if r.loc.line else ""
-        text.append(f"{r.path}  [{r.op}]{line}\n", style="bold")
-        for statement in explain(r.op, r.attrs, list(r.inputs), r.output, r.info):
-            text.append(f"  {statement}\n")
-        text.append(f"  receptive field {axes(r.rf)}, effective stride {axes(r.jump)}\n")
+        doc.append(Para(f"{r.path}  [{r.op}]{line}", "bold", hang=2))
+        statements = list(explain(r.op, r.attrs, list(r.inputs), r.output, r.info))
+        if r.rf is None:
+            statements.append("receptive field unknown (an opaque layer comes before it)")
+        else:
+            statements.append(f"receptive field {axes(r.rf)}, effective stride {axes(r.jump)}")
         if r.ops:
-            text.append(f"  element-wise ops (--ops): {num(r.ops)}\n")
+            statements.append(f"element-wise ops (--ops): {num(r.ops)}")
         if r.batch > 1:
-            text.append(f"  (MACs and ops above are per sample; x{r.batch} for the batch)\n")
-    text.right_crop(1)
-    return text
+            statements.append(f"(MACs and ops above are per sample; x{r.batch} for the batch)")
+        doc.extend(Para(s, indent=2, hang=6) for s in statements)
+    return doc
 
 
 # --------------------------------------------------------------------------- data formats
@@ -562,11 +602,12 @@ _COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
-def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = False) -> Group:
+def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = False) -> Doc:
     """One row per architecture: totals with ratios to the first; per-block rows at ``depth`` if asked.
 
     With ``bars``, each architecture's MACs and params as a bar against the largest of the compared ones, and
-    each block's share of its architecture's MACs in the per-block table.
+    each block's share of its architecture's MACs in the per-block table. A narrow table leaves out buffers,
+    FLOPs, activations, input, then the bars; the per-block table the shares, then the params.
     """
     headers: tuple[str, ...] = (
         "",
@@ -605,9 +646,12 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
             cells += [bar(t.macs, most_macs), bar(t.params, most_params)]
         rows.append((cells, None))
     justify = ["left"] + ["right"] * 10 + ["left"] * (2 if bars else 0)
-    parts: list[RenderableType] = [
-        Text("comparison (x: ratio to the first)", style="bold"),
-        grid(headers, justify, rows),
+    number = "number"
+    fit = ["middle", "", "", number, "", number, "", number, number, "", number] + [""] * (2 if bars else 0)
+    drop = [0, 5, 0, 0, 0, 0, 0, 2, 4, 3, 1] + ([7, 6] if bars else [])
+    parts: Doc = [
+        Para("comparison (x: ratio to the first)", "bold"),
+        grid(headers, justify, rows, fit=fit, drop=drop),
     ]
     if depth is not None:
         body: list[tuple[Sequence[str], str | None]] = []
@@ -623,19 +667,26 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
             f"{comp.label(i)} {h}" if h == "MACs" else h for i in range(len(comp.reports)) for h in per
         ]
         justify_b = ["left"] + [("left" if h == "share of MACs" else "right") for _ in comp.reports for h in per]
-        parts += [Text(f"\nper block (path depth {depth})", style="bold"), grid(heads, justify_b, body)]
+        fit_b = ["middle"] + [("" if h == "share of MACs" else number) for _ in comp.reports for h in per]
+        drop_b = [0] + [{"MACs": 0, "params": 2, "share of MACs": 1}[h] for _ in comp.reports for h in per]
+        parts += [
+            Para(""),
+            Para(f"per block (path depth {depth})", "bold"),
+            grid(heads, justify_b, body, fit=fit_b, drop=drop_b),
+        ]
     parts.append(
-        Text(
+        Para(
             "MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
             "BN gamma/beta; per sample",
-            style="dim",
+            "dim",
         )
     )
-    return Group(*parts)
+    return parts
 
 
-def library_table(rows: Sequence[tuple[str, Report]]) -> Group:
-    """``cnncalc list``: name, input, output, params, MACs, source (its first sentence)."""
+def library_table(rows: Sequence[tuple[str, Report]]) -> Doc:
+    """``cnncalc list``: name, input, output, params, MACs, source (its first sentence; shortened, then left out,
+    then input, in a narrow table)."""
     body = [
         (
             (name, str(r.input), str(r.output), num(r.total.params), num(r.total.macs), r.source.split(". ")[0][:80]),
@@ -647,8 +698,10 @@ def library_table(rows: Sequence[tuple[str, Report]]) -> Group:
         ("name", "input", "output", "params", "MACs", "source"),
         ("left", "right", "right", "right", "right", "left"),
         body,
+        fit=("", "", "", "number", "number", "end"),
+        drop=(0, 2, 0, 0, 0, 1),
     )
-    return Group(Text("bundled specs (cnncalc show NAME)", style="bold"), table)
+    return [Para("bundled specs (cnncalc show NAME)", "bold"), table]
 
 
 def comparison_dict(comp: Comparison) -> dict[str, Any]:
