@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .analysis import LayerResult, Report, analyze
-from .errors import CnncalcError, Location
+from .errors import CnncalcError, Location, UnknownNameError
 from .graph import build_graph
 from .library import Found, bundled_names, find_spec
 from .shapes import Shape
@@ -65,18 +65,18 @@ def select_layers(report: Report, name: str) -> list[LayerResult]:
         return report.find(tails[0])
     if len(groups) > 1 or len(tails) > 1:
         options = groups or tails
-        raise CnncalcError(
+        raise UnknownNameError(
             f"`{name}` is ambiguous: it names {len(options)} layers or blocks, e.g. "
             + ", ".join(f"`{o}`" for o in options[:5]),
             Location(report.file),
-            code="E206",
+            code="E213",
         )
     paths = [r.path for r in report.layers]
     segments = {seg for p in paths for seg in p.split(".")}
-    raise CnncalcError(
+    raise UnknownNameError(
         f"no layer `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
         Location(report.file),
-        code="E206",
+        code="E212",
     )
 
 

@@ -231,7 +231,7 @@ class Choice(ArgKind):
             from .spec import did_you_mean
 
             raise b.fail(
-                SpecError(
+                ExprError(
                     f"{what} must be one of {', '.join(self.words)}, got `{word}`{did_you_mean(word, self.words)}",
                     code="E303",
                 ),

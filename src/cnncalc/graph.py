@@ -24,7 +24,16 @@ from typing import Any, NamedTuple
 
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .argkinds import PAD_WORDS, ArgKind, Derived, is_word, split_dim
-from .errors import CnncalcError, ExpectationError, ExprError, Location, ShapeError, SpecError, UnknownNameError
+from .errors import (
+    CnncalcError,
+    Diagnostic,
+    ExpectationError,
+    ExprError,
+    Location,
+    ShapeError,
+    SpecError,
+    UnknownNameError,
+)
 from .expr import Dim, Value, evaluate, fmt, quote
 from .perf import without_gc
 from .shapes import Shape
@@ -85,7 +94,7 @@ class Graph:
     params: tuple[tuple[str, str], ...] = ()  # the resolved top-level params, as text
     rounding: str = "floor"
     no_bias: bool = False
-    warnings: tuple[CnncalcError, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
 
     @property
     def output_shape(self) -> Shape:
@@ -226,7 +235,7 @@ class Builder:
         self.rounding = spec.rounding
         self.nodes: list[Node] = []
         self.shapes: list[Shape] = []
-        self.warnings: list[CnncalcError] = []
+        self.warnings: list[Diagnostic] = []
         self.iterations = 0
         self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
         self.literals: dict[tuple[ArgKind, str], Any] = {}
@@ -553,14 +562,13 @@ class Builder:
             only = branch[0].body if len(branch) == 1 else None
             if isinstance(only, OpLine) and len(only.calls) == 1 and _is_elementwise(only.calls[0].op):
                 self.warned.add(id(item))
-                warn = SpecError(
+                warn = Diagnostic(
                     f"branch {b + 1} of `{body.kind}` is only `{only.calls[0].op}`, applied to the join's input;"
                     " in a YAML flow list [a, b] commas separate branches: put a multi-layer branch on one"
                     " `- ` line (`- conv 64 1x1, relu`)",
                     branch[0].loc.with_path(scope.prefix),
                     code="W101",
                 )
-                warn.severity = "warning"
                 self.warnings.append(warn)
                 return
 

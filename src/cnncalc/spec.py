@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from .errors import Location, SpecError
+from .errors import Location, SpecError, UnknownNameError
 from .perf import without_gc
 
 #: Hard limits on input, so hostile files end quickly with a located error.
@@ -429,10 +429,10 @@ class ArchitectureSpec:
             if v.name == name:
                 return v
         known = [v.name for v in self.variants]
-        raise SpecError(
+        raise UnknownNameError(
             f"no variant {name!r}{did_you_mean(name, known)}; variants: {', '.join(known) or 'none'}",
             Location(self.file),
-            code="E201",
+            code="E211",
         )
 
 
