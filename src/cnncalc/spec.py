@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from .errors import Location, SpecError, UnknownNameError
+from .layers import joins
 from .perf import without_gc
 
 #: Hard limits on input, so hostile files end quickly with a located error.
@@ -51,8 +52,9 @@ TOP_KEYS = (
     "notes",
     "accuracy",
 )
-STRUCTURAL = ("concat", "add", "mean", "mul", "repeat", "if", "side", "fractal")
-JOINS = ("concat", "add", "mean", "mul")
+#: The joins are the registry's ops with role 'join'; the other structural keys belong to the grammar.
+JOINS = joins()
+STRUCTURAL = (*JOINS, "repeat", "if", "side", "fractal")
 ROUNDING = ("floor", "ceil", "exact")
 
 
