@@ -64,7 +64,10 @@ MODELS = {
     "vgg13": ("vgg13", {}, [224, 224, 3]),
     "vgg16": ("vgg16", {}, [224, 224, 3]),
     "vgg19": ("vgg19", {}, [224, 224, 3]),
+    "vgg11-bn": ("vgg11_bn", {}, [224, 224, 3]),
+    "vgg13-bn": ("vgg13_bn", {}, [224, 224, 3]),
     "vgg16-bn": ("vgg16_bn", {}, [224, 224, 3]),
+    "vgg19-bn": ("vgg19_bn", {}, [224, 224, 3]),
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}, [224, 224, 3]),
     "inception-v3": ("inception_v3", {"aux_logits": False, "init_weights": False}, [299, 299, 3]),
     "resnet18": ("resnet18", {}, [224, 224, 3]),
@@ -74,18 +77,60 @@ MODELS = {
     "resnet101": ("resnet101", {}, [224, 224, 3]),
     "resnet152": ("resnet152", {}, [224, 224, 3]),
     "wide-resnet50-2": ("wide_resnet50_2", {}, [224, 224, 3]),
+    "wide-resnet101-2": ("wide_resnet101_2", {}, [224, 224, 3]),
     "resnext50-32x4d": ("resnext50_32x4d", {}, [224, 224, 3]),
     "resnext101-32x8d": ("resnext101_32x8d", {}, [224, 224, 3]),
+    "resnext101-64x4d": ("resnext101_64x4d", {}, [224, 224, 3]),
     "densenet121": ("densenet121", {}, [224, 224, 3]),
+    "densenet161": ("densenet161", {}, [224, 224, 3]),
     "densenet169": ("densenet169", {}, [224, 224, 3]),
     "densenet201": ("densenet201", {}, [224, 224, 3]),
     "squeezenet1.0": ("squeezenet1_0", {}, [224, 224, 3]),
     "squeezenet1.1": ("squeezenet1_1", {}, [224, 224, 3]),
     "mobilenet-v2": ("mobilenet_v2", {}, [224, 224, 3]),
     "shufflenet-v2": ("shufflenet_v2_x1_0", {}, [224, 224, 3]),
+    "shufflenet-v2-x0.5": ("shufflenet_v2_x0_5", {}, [224, 224, 3]),
+    "shufflenet-v2-x1.0": ("shufflenet_v2_x1_0", {}, [224, 224, 3]),
+    "shufflenet-v2-x1.5": ("shufflenet_v2_x1_5", {}, [224, 224, 3]),
+    "shufflenet-v2-x2.0": ("shufflenet_v2_x2_0", {}, [224, 224, 3]),
     "mobilenet-v3-large": ("mobilenet_v3_large", {}, [224, 224, 3]),
     "mobilenet-v3-small": ("mobilenet_v3_small", {}, [224, 224, 3]),
+    "mnasnet0.5": ("mnasnet0_5", {}, [224, 224, 3]),
+    "mnasnet0.75": ("mnasnet0_75", {}, [224, 224, 3]),
+    "mnasnet1.0": ("mnasnet1_0", {}, [224, 224, 3]),
+    "mnasnet1.3": ("mnasnet1_3", {}, [224, 224, 3]),
+    "convnext-tiny": ("convnext_tiny", {}, [224, 224, 3]),
+    "convnext-small": ("convnext_small", {}, [224, 224, 3]),
+    "convnext-base": ("convnext_base", {}, [224, 224, 3]),
+    "convnext-large": ("convnext_large", {}, [224, 224, 3]),
+    # EfficientNet at the paper's resolutions (Tan & Le 2019, Section 4/Table 2), V2 at torchvision's eval crops
     "efficientnet-b0": ("efficientnet_b0", {}, [224, 224, 3]),
+    "efficientnet-b1": ("efficientnet_b1", {}, [240, 240, 3]),
+    "efficientnet-b2": ("efficientnet_b2", {}, [260, 260, 3]),
+    "efficientnet-b3": ("efficientnet_b3", {}, [300, 300, 3]),
+    "efficientnet-b4": ("efficientnet_b4", {}, [380, 380, 3]),
+    "efficientnet-b5": ("efficientnet_b5", {}, [456, 456, 3]),
+    "efficientnet-b6": ("efficientnet_b6", {}, [528, 528, 3]),
+    "efficientnet-b7": ("efficientnet_b7", {}, [600, 600, 3]),
+    "efficientnet-v2-s": ("efficientnet_v2_s", {}, [384, 384, 3]),
+    "efficientnet-v2-m": ("efficientnet_v2_m", {}, [480, 480, 3]),
+    "efficientnet-v2-l": ("efficientnet_v2_l", {}, [480, 480, 3]),
+    # RegNet (Radosavovic et al. 2020): every size torchvision builds
+    "regnet-x-400mf": ("regnet_x_400mf", {}, [224, 224, 3]),
+    "regnet-x-800mf": ("regnet_x_800mf", {}, [224, 224, 3]),
+    "regnet-x-1.6gf": ("regnet_x_1_6gf", {}, [224, 224, 3]),
+    "regnet-x-3.2gf": ("regnet_x_3_2gf", {}, [224, 224, 3]),
+    "regnet-x-8gf": ("regnet_x_8gf", {}, [224, 224, 3]),
+    "regnet-x-16gf": ("regnet_x_16gf", {}, [224, 224, 3]),
+    "regnet-x-32gf": ("regnet_x_32gf", {}, [224, 224, 3]),
+    "regnet-y-400mf": ("regnet_y_400mf", {}, [224, 224, 3]),
+    "regnet-y-800mf": ("regnet_y_800mf", {}, [224, 224, 3]),
+    "regnet-y-1.6gf": ("regnet_y_1_6gf", {}, [224, 224, 3]),
+    "regnet-y-3.2gf": ("regnet_y_3_2gf", {}, [224, 224, 3]),
+    "regnet-y-8gf": ("regnet_y_8gf", {}, [224, 224, 3]),
+    "regnet-y-16gf": ("regnet_y_16gf", {}, [224, 224, 3]),
+    "regnet-y-32gf": ("regnet_y_32gf", {}, [224, 224, 3]),
+    "regnet-y-128gf": ("regnet_y_128gf", {}, [224, 224, 3]),
 }
 
 
@@ -204,7 +249,7 @@ def generate():
     for key, (fn_name, kwargs, input_hwc) in MODELS.items():
         ref = reference_for(fn_name, kwargs, input_hwc)
         data["models"][key] = ref
-        print(f"{key:<20} params={ref['params']:<11d} macs={ref['macs']:<12d} output={ref['output']}")
+        print(f"{key:<20} params={ref['params']:<11d} macs={ref['macs']:<12d} output={ref['output']}", flush=True)
     return data
 
 
