@@ -98,3 +98,12 @@ def test_schema_conventions_and_docs(spec: str) -> None:
     assert "tile_blur" in L.conventions()  # its MACs and buffers are named where the conventions are stated
     table = readme.layers_table()
     assert "`tile_blur` (TileBlur2d)" in table and "`keep` (= 10·times)" in table and "9·H·W·C" in table
+
+
+def test_ops_page_is_generated_and_every_example_builds() -> None:
+    from tools import docs
+
+    page = docs.ops_page()  # builds and explains every op's example: an entry whose example fails breaks this
+    assert docs.OPS.read_text(encoding="utf-8") == page, "run: python tools/docs.py"
+    for name in L.LAYER_TYPES:
+        assert f"\n## {name}\n" in page

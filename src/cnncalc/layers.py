@@ -134,6 +134,7 @@ class LayerType:
     rf_doc: str = "same as its input"
     elementwise: bool = False
     buffers_doc: str = "0"
+    example: str = ""  # an op line for the docs on an 8x8x16 input (``cnncalc explain`` of it); the name if ""
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
@@ -501,6 +502,7 @@ register(
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("Conv2d", "Conv2D", "Convolution", "convolution"),
+        example="conv 32 3x3 pad=1",
     )
 )
 
@@ -545,6 +547,7 @@ register(
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("DepthwiseConv2D", "depthwise"),
+        example="dwconv 3x3 stride=2 pad=1",
     )
 )
 
@@ -577,6 +580,7 @@ register(
         explain=_fc_explain,
         rf=fields.whole_input,
         rf_doc="the whole input",
+        example="fc 10",
     )
 )
 
@@ -627,6 +631,7 @@ register(
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("MaxPool2d", "MaxPooling2D", "max_pool2d"),
+        example="maxpool 3x3 stride=2 pad=1",
     )
 )
 register(
@@ -647,6 +652,7 @@ register(
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("AvgPool2d", "AveragePooling2D", "avg_pool2d"),
+        example="avgpool 2",
     )
 )
 register(
@@ -672,6 +678,7 @@ register(
         ],
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
+        example="subsample_pool 2",
     )
 )
 
@@ -743,6 +750,7 @@ register(
         rf=fields.adaptive,
         rf_doc="PyTorch's adaptive bins",
         aliases=("AdaptiveAvgPool2d", "adaptive_avg_pool2d"),
+        example="adaptive_avgpool 2x2",
     )
 )
 register(
@@ -762,6 +770,7 @@ register(
         ],
         rf=fields.whole_input,
         rf_doc="the whole input",
+        example="rbf 10",
     )
 )
 
@@ -814,6 +823,7 @@ register(
         ],
         aliases=("LocalResponseNorm", "LRN"),
         elementwise=True,
+        example="lrn 5",
     )
 )
 
@@ -861,6 +871,7 @@ register(
         ops_doc="1 per element",
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU"),
         elementwise=True,
+        example="leaky 0.2",
     )
 )
 register(
@@ -875,6 +886,7 @@ register(
         ],
         aliases=("Dropout", "Dropout2d", "SpatialDropout2D"),
         elementwise=True,
+        example="dropout 0.5",
     )
 )
 register(
@@ -888,6 +900,7 @@ register(
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "multiplies by a constant"),
         aliases=("Scale",),
         elementwise=True,
+        example="scale 0.2",
     )
 )
 register(
@@ -924,6 +937,7 @@ register(
             "no parameters; 0 MACs (data movement only)",
         ],
         aliases=("ChannelShuffle", "channel_shuffle"),
+        example="shuffle 4",
     )
 )
 
@@ -949,6 +963,7 @@ register(
             f"takes channels {a['index'] * o.c}..{(a['index'] + 1) * o.c - 1} of {i[0].c}: {i[0]} -> {o}",
             "no parameters; 0 MACs",
         ],
+        example="split 2 index=1",
     )
 )
 register(
@@ -976,6 +991,7 @@ register(
         ],
         rf=fields.unknown,
         rf_doc="unknown",
+        example="opaque out=(in_h)x(in_w)x(2*in_c) params=in_c*in_c*2 macs=in_h*in_w*in_c*in_c*2",
     )
 )
 
@@ -1041,6 +1057,7 @@ register(
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Concatenate", "cat", "Concat"),
+        example="concat: [conv 8 1x1, conv 8 3x3 pad=1]",
     )
 )
 register(
@@ -1056,6 +1073,7 @@ register(
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Add", "Eltwise", "sum"),
+        example="add: [identity, conv 16 3x3 pad=1]",
     )
 )
 register(
@@ -1070,6 +1088,7 @@ register(
         explain=_join_explain("mean"),
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
+        example="mean: [identity, conv 16 3x3 pad=1]",
     )
 )
 register(
@@ -1085,6 +1104,7 @@ register(
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Multiply",),
+        example="mul: [identity, gap, conv 16 1x1, sigmoid]",
     )
 )
 

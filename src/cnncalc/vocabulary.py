@@ -107,7 +107,8 @@ def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, A
         + ("" if b else " (no bias)")
     )
     lines.append(
-        f"MACs: {x.h} x {x.w} x {x.c} x ({kh} x {kw} x {out.c}/{g if g > 1 else 1}) = {n(_deconv_macs(a, ins, out))}"
+        f"MACs: {x.h} x {x.w} x {x.c} x ({kh} x {kw} x {out.c}{f'/{g}' if g > 1 else ''})"
+        f" = {n(_deconv_macs(a, ins, out))}"
         " (every input value times every weight it meets; the convention of fvcore and PyTorch's FlopCounter)"
     )
     return lines
@@ -138,6 +139,7 @@ register(
         explain=_deconv_explain,
         rf=_deconv_field,
         rf_doc="t = ceil(k·g/s) taps d/g apart (g = gcd(d, s)): r + (t-1)·(d/g)·j, stride j/s",
+        example="deconv 8 4x4 stride=2 pad=1",
     )
 )
 
@@ -246,6 +248,7 @@ register(
         explain=_upsample_explain,
         rf=_upsample_field,
         rf_doc="taps (nearest 1, bilinear 2, bicubic 4): r + (taps-1)·j, stride j/scale",
+        example="upsample 2 mode=bilinear",
     )
 )
 
@@ -292,6 +295,7 @@ register(
         ],
         rf=_pixel_shuffle_field,
         rf_doc="r + 0, stride j/r",
+        example="pixel_shuffle 2",
     )
 )
 register(
@@ -307,6 +311,7 @@ register(
         ],
         rf=_pixel_unshuffle_field,
         rf_doc="an r x r window at stride r",
+        example="pixel_unshuffle 2",
     )
 )
 
@@ -357,6 +362,7 @@ register(
         ],
         rf=_crop_field,
         rf_doc="same size and stride, centres shifted by the crop",
+        example="crop 6x6",
     )
 )
 
@@ -390,6 +396,7 @@ register(
         ],
         rf=_zeropad_field,
         rf_doc="same size and stride, centres shifted by the leading padding",
+        example="zeropad 1x2",
     )
 )
 
@@ -410,6 +417,7 @@ def _register_norm(
     shape: Callable[[Attrs, list[Shape], Ctx], Shape],
     aliases: tuple[str, ...],
     what: Callable[[Attrs, Shape], str],
+    example: str = "",
 ) -> None:
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
         lines = [f"{what(a, ins[0])}: {out}, shape unchanged"]
@@ -433,6 +441,7 @@ def _register_norm(
             ops_doc="2 per element (normalise, scale and shift; statistics not counted)",
             explain=explain,
             elementwise=True,
+            example=example,
         )
     )
 
@@ -468,6 +477,7 @@ _register_norm(
     _groupnorm_shape,
     ("GroupNorm", "GroupNormalization"),
     lambda a, x: f"normalises each of {a['groups']} groups of {x.c // a['groups']} channels over all positions",
+    "groupnorm 4",
 )
 _register_norm(
     "instancenorm",
@@ -513,6 +523,7 @@ register(
         ops=lambda a, i, o: o.numel if a["bias"] else 0,
         ops_doc="1 bias add per output element (if bias)",
         explain=_linear_explain,
+        example="linear 64",
     )
 )
 register(
@@ -546,5 +557,6 @@ register(
             "no parameters; 0 MACs",
         ],
         elementwise=True,
+        example="droppath 0.1",
     )
 )
