@@ -30,7 +30,6 @@ BASE_OF = {"convnext-tiny": "convnext"}
 # soon as one of them resolves, so whoever adds the spec must delete its key here (and then it is compared).
 PENDING = frozenset(
     {
-        "densenet161",
         "efficientnet-b1",
         "efficientnet-b2",
         "efficientnet-b3",
@@ -45,25 +44,6 @@ PENDING = frozenset(
         "mnasnet0.75",
         "mnasnet1.0",
         "mnasnet1.3",
-        "regnet-x-400mf",
-        "regnet-x-800mf",
-        "regnet-x-1.6gf",
-        "regnet-x-3.2gf",
-        "regnet-x-8gf",
-        "regnet-x-16gf",
-        "regnet-x-32gf",
-        "regnet-y-400mf",
-        "regnet-y-800mf",
-        "regnet-y-1.6gf",
-        "regnet-y-3.2gf",
-        "regnet-y-8gf",
-        "regnet-y-16gf",
-        "regnet-y-32gf",
-        "regnet-y-128gf",
-        "shufflenet-v2-x0.5",
-        "shufflenet-v2-x1.0",
-        "shufflenet-v2-x1.5",
-        "shufflenet-v2-x2.0",
     }
 )
 COMPARED = sorted(set(REF) - PENDING)
