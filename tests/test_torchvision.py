@@ -30,13 +30,6 @@ BASE_OF = {"convnext-tiny": "convnext"}
 # soon as one of them resolves, so whoever adds the spec must delete its key here (and then it is compared).
 PENDING = frozenset(
     {
-        "efficientnet-b1",
-        "efficientnet-b2",
-        "efficientnet-b3",
-        "efficientnet-b4",
-        "efficientnet-b5",
-        "efficientnet-b6",
-        "efficientnet-b7",
         "efficientnet-v2-s",
         "efficientnet-v2-m",
         "efficientnet-v2-l",
