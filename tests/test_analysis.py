@@ -59,7 +59,7 @@ def test_alexnet_two_tower_matches_the_lecture() -> None:
     assert rep.total.params == 60_965_224  # lecture: "Weights: 61M"
     assert rep.total.macs == 724_406_816  # lecture: "FLOPS: 724M" (MACs)
     assert rep.total.flops == 2 * 724_406_816
-    one = analyze_spec("alexnet", variant="one-tower")
+    one = analyze_spec("alexnet", variant="alexnet-one-tower")
     assert (one.total.params, one.total.macs) == (62_378_344, 1_135_256_096)
 
 
@@ -116,7 +116,7 @@ def test_lenet5_paper_by_hand() -> None:
 
 
 def test_lenet5_simplified_by_hand() -> None:
-    rep = analyze_spec("lenet5", variant="simplified")
+    rep = analyze_spec("lenet5", variant="lenet5-simplified")
     params = [5 * 5 * 1 * 6 + 6, 5 * 5 * 6 * 16 + 16, 5 * 5 * 16 * 120 + 120, 120 * 84 + 84, 84 * 10 + 10]
     assert [r.params for r in rep.layers if r.params] == params
     assert rep.total.params == sum(params) == 61_706
