@@ -40,9 +40,9 @@ def test_show_json_contract(cli: Cli) -> None:
 def test_show_no_bias_and_formats(cli: Cli) -> None:
     data = json.loads(cli("show", "vgg16", "--no-bias", "-f", "json").stdout)
     assert data["total"]["params"] == 138_344_128 and data["total"]["biases"] == 0
-    csv = cli("show", "lenet5", "--variant", "simplified", "--format", "csv").stdout.splitlines()
+    csv = cli("show", "lenet5", "--variant", "lenet5-simplified", "--format", "csv").stdout.splitlines()
     assert csv[0].startswith("path,op,output,params") and csv[-1].startswith("total,,10,61706,")
-    md = cli("show", "lenet5", "--variant", "simplified", "--format", "markdown").stdout
+    md = cli("show", "lenet5", "--variant", "lenet5-simplified", "--format", "markdown").stdout
     assert "| layer | op |" in md and "**61,706**" in md
 
 
@@ -70,7 +70,7 @@ def test_compare(cli: Cli) -> None:
     data = json.loads(cli("compare", "inception-naive", "inception-bottleneck", "-f", "json").stdout)
     assert [a["total"]["macs"] for a in data["architectures"]] == [854_196_224, 271_351_808]
     assert [a["output"] for a in data["architectures"]] == [[28, 28, 672], [28, 28, 480]]
-    out = cli("compare", "alexnet", "alexnet:one-tower", "--depth", "1").stdout
+    out = cli("compare", "alexnet", "alexnet:alexnet-one-tower", "--depth", "1").stdout
     assert "conv2" in out and "447,897,600" in out
     out = cli("compare", "resnet18", "vgg16", "--bars", "--depth", "1").stdout
     assert "100.0%" in out and "MACs (vs largest)" in out and "share of MACs" in out

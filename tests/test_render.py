@@ -43,7 +43,7 @@ def test_json_is_plain_data() -> None:
 
 
 def test_csv_total_row() -> None:
-    rows = report_csv(analyze_spec("lenet5", variant="simplified")).splitlines()
+    rows = report_csv(analyze_spec("lenet5", variant="lenet5-simplified")).splitlines()
     activations = 2 * 28 * 28 * 6 + 14 * 14 * 6 + 2 * 10 * 10 * 16 + 5 * 5 * 16 + 2 * 120 + 2 * 84 + 10
     assert rows[-1] == f"total,,10,61706,61470,236,0,416520,833040,{activations}"
 

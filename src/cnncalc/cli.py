@@ -186,7 +186,7 @@ def memory_options(f: F) -> F:
 
 
 def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
-    """``alexnet:one-tower`` -> ("alexnet", "one-tower"); a path that exists is taken whole."""
+    """``alexnet:alexnet-one-tower`` -> ("alexnet", "alexnet-one-tower"); a path that exists is taken whole."""
     if Path(name).exists() or ":" not in name:
         return name, variant
     spec_name, _, var = name.partition(":")
@@ -309,7 +309,7 @@ def show(
     \b
     Example:
         cnncalc show vgg16
-        cnncalc show alexnet --variant one-tower --format json
+        cnncalc show alexnet --variant alexnet-one-tower --format json
         cnncalc show resnet50 --input 448x448x3 --depth 1
         cnncalc show mobilenet-v2 --batch 32 --memory --dtype fp16 --optimizer adam
         cnncalc show resnet50 --device nvidia-t4 --dtype fp16
@@ -398,7 +398,7 @@ def compare(
 ) -> None:
     """Architectures side by side: params, MACs, FLOPs, output, with ratios to the first.
 
-    A SPEC may carry a variant after a colon: `alexnet:one-tower`.
+    A SPEC may carry a variant after a colon: `alexnet:alexnet-one-tower`.
 
     \b
     Example:
