@@ -30,9 +30,6 @@ BASE_OF = {"convnext-tiny": "convnext"}
 # soon as one of them resolves, so whoever adds the spec must delete its key here (and then it is compared).
 PENDING = frozenset(
     {
-        "efficientnet-v2-s",
-        "efficientnet-v2-m",
-        "efficientnet-v2-l",
         "mnasnet0.5",
         "mnasnet0.75",
         "mnasnet1.0",
