@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.conftest import ARCH, Cli
@@ -156,3 +160,137 @@ def test_python_m_entry_point() -> None:
         [sys.executable, "-m", "cnncalc", "show", "lenet5", "-f", "json"], capture_output=True, text=True, check=True
     )
     assert json.loads(res.stdout)["total"]["params"] == 60_000
+
+
+# --------------------------------------------------------------------------- streams: pipes, devices, encodings, stdin
+
+
+def _run(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """cnncalc in a real process (stream handling happens where the process meets its file descriptors)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cnncalc", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        encoding=(env or {}).get("PYTHONIOENCODING", "utf-8"),
+        env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")} | (env or {}),
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [("show", "resnet152", "--memory"), ("check", str(ARCH)), ("show", "resnet152", "-f", "json"), ("--help",)]
+)
+def test_a_closed_pipe_ends_quietly(args: tuple[str, ...]) -> None:
+    """As `cnncalc ... | head -1`: the reader is gone before cnncalc writes; no message, exit 1 (click's own)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnncalc", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "error" not in err and "Traceback" not in err and "Exception" not in err, err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("show", "alexnet"), ("show", "lenet5", "-f", "json"), ("--help",), ("list",)])
+def test_a_full_device_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cnncalc", *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == ["cnncalc: error: cannot write the output: No space left on device"]
+
+
+def test_plot_into_a_missing_folder_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
+    res = cli("plot", "alexnet", "-o", str(tmp_path / "missing" / "a.png"), code=2)
+    assert res.stderr.splitlines() == [
+        f"cnncalc plot: error: cannot write {tmp_path / 'missing' / 'a.png'}: the folder {tmp_path / 'missing'} "
+        "does not exist"
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "ascii", "latin-1"])
+def test_an_encoding_without_box_drawing_gets_ascii_rules(encoding: str) -> None:
+    res = _run("show", "resnet18", "--bars", "--width", "60", env={"PYTHONIOENCODING": encoding})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert any(line and line == "-" * len(line) for line in lines) and "─" not in res.stdout
+    assert ("…" in res.stdout) == (encoding == "cp1252")  # cp1252 has an ellipsis; the others get "..."
+    assert ("..." in res.stdout) == (encoding != "cp1252")
+    assert "11,689,512" in res.stdout.replace("\n", " ") or "11.7M" in res.stdout
+    assert all(len(line) <= 60 for line in lines)
+
+
+def test_cp1252_keeps_its_own_ellipsis() -> None:
+    res = _run("show", "efficientnet-b0", "--width", "60", env={"PYTHONIOENCODING": "cp1252"})
+    assert res.returncode == 0 and "…" in res.stdout and "─" not in res.stdout
+
+
+def test_dash_reads_the_spec_from_stdin(cli: Cli) -> None:
+    spec = (ARCH / "alexnet.yaml").read_text(encoding="utf-8")
+    res = cli.runner.invoke(_cli(), ["show", "-", "-f", "json"], input=spec)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["total"]["params"] == 60_965_224 and data["file"] == "<stdin>"
+    res = cli.runner.invoke(_cli(), ["compare", "--", "-", "-:alexnet-one-tower"], input=spec)
+    assert res.exit_code == 0 and "60,965,224" in res.stdout and "0.318x" not in res.stdout
+    res = cli.runner.invoke(_cli(), ["show", "-"], input="input: 8x8x1\nlayers:\n  - conv 2 5x5 => 3x3x2\n")
+    assert res.exit_code == 1 and res.stderr.startswith("<stdin>:3:")
+    assert (
+        _run("show", "-", stdin=b"input: 8x8x1\nlayers: [conv 2 3x3]\n").stdout.count("6x6x2") == 3
+    )  # title, row, total
+
+
+def _cli() -> click.Command:
+    from cnncalc.cli import cli
+
+    return cli
+
+
+def test_check_prints_each_file_as_it_goes(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import cnncalc.analysis
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text("input: 8x8x1\nlayers:\n  - conv 2 3x3\n")
+    seen: list[str] = []
+    check = cnncalc.analysis.check_spec_file
+
+    def spy(path: Path, *args: object, **kwargs: object) -> object:
+        sys.stdout.flush()
+        seen.append(sys.stdout.buffer.getvalue().decode())  # type: ignore[attr-defined]
+        return check(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cnncalc.analysis, "check_spec_file", spy)
+    out = cli("check", str(tmp_path)).stdout
+    assert [s.count("ok  ") for s in seen] == [0, 1, 2] and out.count("ok  ") == 3
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+def test_width_and_columns_are_honoured(cli: Cli, width: int) -> None:
+    for spec in ("alexnet", "vgg13", "resnet50", "efficientnet-b0", "inception-v3", "mobilenet-v3-large"):
+        out = cli("show", spec, "--width", str(width), "--ops", "--bars", "--memory", "--device", "nvidia-t4").stdout
+        assert max(map(len, out.splitlines())) <= width, spec
+    out = cli.runner.invoke(_cli(), ["show", "efficientnet-b0"], env={"COLUMNS": "60"}).stdout
+    assert max(map(len, out.splitlines())) <= 60 and "…" in out
+    for args in (("compare", "resnet18", "resnet50", "vgg16", "--bars"), ("list",), ("devices",)):
+        out = cli(*args, "--width", "60").stdout if args[0] != "devices" else cli(*args).stdout
+        if args[0] != "devices":
+            assert max(map(len, out.splitlines())) <= 60, args
+
+
+def test_a_pipe_without_columns_gets_whole_lines() -> None:
+    res = _run("show", "efficientnet-b0")
+    assert "features.stage#2.mbconv#1.add.b1.mbconv_branch.squeeze_excite.mul.b2.conv#1" in res.stdout or (
+        "…" not in res.stdout and max(map(len, res.stdout.splitlines())) > 120
+    )
+    assert "…" not in res.stdout and "left out" not in res.stdout
+
+
+def test_help_states_the_exit_codes(cli: Cli) -> None:
+    text = " ".join(cli("--help").stdout.split())
+    assert "Exit status: 0 success; 1 a spec has an error" in text and "2 a usage error" in text
+    assert cli("show", "/nonexistent/net.yaml", code=1).stderr.startswith("/nonexistent/net.yaml: error:")
+    assert "does not exist" in cli("check", "/nonexistent/net.yaml", code=2).stderr

@@ -1,9 +1,13 @@
 """The ``cnncalc`` command line: a thin layer over the library.
 
-Exit codes (``ExitCode``): 0 success; 1 a spec has an error or a check failed;
-2 usage error (unknown option, missing file); 3 internal error (a bug: please
-report it; ``--traceback`` shows the Python trace). Diagnostics are printed, and
-their exit codes chosen, by :mod:`cnncalc.report` from the table of codes.
+Exit codes (``ExitCode``, stated in ``cnncalc --help``): 0 success; 1 a spec has an error,
+a check failed, a SPEC names no spec file or bundled spec, or the output could not be
+written (a full device; a closed pipe such as ``| head`` ends quietly with 1, as click does);
+2 usage error (unknown option, bad option value, a ``check`` PATH that does not exist, a
+``plot -o`` folder that does not exist); 3 internal error (a bug: please report it;
+``--traceback`` shows the Python trace). Diagnostics are printed, and their exit codes
+chosen, by :mod:`cnncalc.report` from the table of codes. Output streams (width, colour,
+encodings, closed pipes) are :mod:`cnncalc.term`'s.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import click
 from . import report as reporting
 from .diagnostics import ExitCode
 from .errors import CnncalcError
+from .perf import without_gc
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -251,7 +256,17 @@ def _output_failed(exc: OSError) -> bool:
 def cli(ctx: click.Context, traceback: bool) -> None:
     """Exact shapes, parameters and MACs of CNNs written as YAML specs.
 
-    SPEC is a path to a .yaml file or the name of a bundled spec (see `cnncalc list`).
+    SPEC is a path to a .yaml file, the name of a bundled spec (see `cnncalc list`), or - to read the spec
+    from standard input.
+
+    Tables fit --width, else COLUMNS, else the terminal (long paths shortened in the middle, columns left out
+    in a stated order and named under the table); into a pipe or a file every table row is whole. NO_COLOR=1 turns
+    colour off.
+
+    Exit status: 0 success; 1 a spec has an error, a check failed, a SPEC names no spec file or bundled spec,
+    or the output could not be written (a full device; a closed pipe, as with `| head`, ends quietly); 2 a usage
+    error (unknown option, bad option value, a check PATH or a plot -o folder that does not exist); 3 an
+    internal error (a bug: please report it).
     """
     ctx.obj = {"traceback": traceback}
     from . import term
@@ -260,6 +275,14 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 
 FORMATS = click.Choice(["table", "json", "csv", "markdown"])
+#: What each --format of `show` carries of the options that add to the table (a note names the others).
+#: JSON always has every layer's ops and the memory estimate; CSV is one row per layer (or block).
+FORMAT_SHOWS = {
+    "table": {"--ops", "--bars", "--memory", "--device", "--explain"},
+    "json": {"--ops", "--memory", "--device"},
+    "csv": {"--ops"},
+    "markdown": {"--ops", "--bars", "--memory", "--device"},
+}
 
 
 @cli.command()
@@ -285,7 +308,12 @@ FORMATS = click.Choice(["table", "json", "csv", "markdown"])
 @click.option(
     "--device", help="Add a roofline latency estimate on a bundled device profile (see `cnncalc devices`), in --dtype."
 )
-@click.option("--width", type=click.IntRange(40), help="Table width in characters (default: the terminal's).")
+@click.option(
+    "--width",
+    type=click.IntRange(40),
+    help="Table width (default: COLUMNS, else the terminal's; whole rows into a pipe). A narrower table shortens "
+    "layer paths in the middle, then leaves out RF/stride, activations, op, the share bars, ops, in that order.",
+)
 def show(
     spec: str,
     variant: str | None,
@@ -319,39 +347,60 @@ def show(
         reporting.warning(warning.diagnostic if isinstance(warning, CnncalcError) else warning)
     from .analysis import memory
 
-    mem = memory(report, dtype, optimizer)
+    mem = memory(report, dtype, optimizer) if show_memory or fmt == "json" else None
     roof = None
     if device is not None:
         from .devices import roofline
 
         roof = roofline(report, device, dtype)
+    asked = {
+        "--ops": ops,
+        "--bars": bars,
+        "--memory": show_memory,
+        "--device": device is not None,
+        "--explain": explain,
+    }
+    left_out = [flag for flag, on in asked.items() if on and flag not in FORMAT_SHOWS[fmt]]
+    if left_out:
+        click.echo(
+            f"cnncalc show: note: --format {fmt} leaves out {', '.join(left_out)} (the table shows everything)",
+            err=True,
+        )
     if fmt == "json":
         from .render import dumps as render_dumps
         from .render import report_dict, roofline_dict
 
-        data = report_dict(report, mem)
+        data = report_dict(report, mem, depth)
         if roof is not None:
             data["latency"] = roofline_dict(roof)
         click.echo(render_dumps(data))
     elif fmt == "csv":
         from .render import report_csv
 
-        click.echo(report_csv(report, depth), nl=False)
+        click.echo(report_csv(report, depth, ops=ops), nl=False)
     elif fmt == "markdown":
         from .render import report_markdown
 
-        click.echo(report_markdown(report, depth), nl=False)
+        text = report_markdown(report, depth, ops=ops, bars=bars, mem=mem, roof=roof)
+        click.echo(text, nl=False)
     else:
-        from . import render
+        _show_table(report, depth, ops, bars, mem, roof, explain, width)
 
-        doc = render.report_table(report, depth, ops=ops, bars=bars)
-        if show_memory:
-            doc += render.memory_table(mem, report.batch)
-        if roof is not None:
-            doc += render.roofline_table(roof, depth)
-        if explain:
-            doc += render.explain_text(report, list(report.layers))
-        render.emit(doc, width)
+
+@without_gc  # a huge table's rows are acyclic: the collector would walk the whole report again and again
+def _show_table(
+    report: Any, depth: int | None, ops: bool, bars: bool, mem: Any, roof: Any, explain: bool, width: int | None
+) -> None:
+    from . import render
+
+    doc = render.report_table(report, depth, ops=ops, bars=bars)
+    if mem is not None:
+        doc += render.memory_table(mem, report.batch)
+    if roof is not None:
+        doc += render.roofline_table(roof, depth)
+    if explain:
+        doc += render.explain_text(report, list(report.layers))
+    render.emit(doc, width)
 
 
 @cli.command(name="explain")
@@ -383,7 +432,7 @@ def explain_(
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
 @click.option("--bars", is_flag=True, help="Add bars: each architecture against the largest, each block's share.")
-@click.option("--width", type=click.IntRange(40), help="Table width in characters.")
+@click.option("--width", type=click.IntRange(40), help="Table width (default: COLUMNS, else the terminal's).")
 def compare(
     specs: tuple[str, ...],
     variant: str | None,
@@ -573,11 +622,11 @@ def plot(
     Example:
         cnncalc plot alexnet-torchvision vgg16 resnet50 googlenet mobilenet-v2 -o chart.png
     """
+    target = Path(out)
+    if not target.parent.is_dir():  # before any work
+        _cannot_write(out, f"the folder {target.parent} does not exist", ExitCode.USAGE)
     from .plot import plot as draw
 
-    target = Path(out)
-    if not target.parent.is_dir():
-        _cannot_write(out, f"the folder {target.parent} does not exist", ExitCode.USAGE)
     reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
     try:
         draw(reports, list(specs), target, y=y_axis)
@@ -625,7 +674,7 @@ def devices(fmt: str) -> None:
 
 @cli.command(name="list")
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--width", type=click.IntRange(40), help="Table width in characters.")
+@click.option("--width", type=click.IntRange(40), help="Table width (default: COLUMNS, else the terminal's).")
 def list_(fmt: str, width: int | None) -> None:
     """The bundled specs: name, input, output, params, MACs, source.
 

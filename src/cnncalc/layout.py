@@ -11,7 +11,8 @@ fitted in four steps, each only as far as needed:
 3. shrinkable columns shorten further, to a hard minimum;
 4. exact numbers become rounded ones (``15.5G``), with a note saying so.
 
-Without a width (a pipe or a file) nothing is shortened: every line is whole, for grep and diff. Rendering is
+Without a width (a pipe or a file) nothing in a table is shortened: every row is whole, for grep and diff (prose
+wraps at :data:`PROSE_WIDTH` or the table's width). Rendering is
 plain string formatting, linear in the rows: a 100,000-row table takes well under a second.
 """
 
@@ -29,8 +30,8 @@ GAP = 2
 #: Shrinkable columns first shorten to this many characters (step 1), then at most to the hard minimum (step 3).
 SOFT_MIN = {"middle": 28, "end": 24, "wrap": 24}
 HARD_MIN = {"middle": 11, "end": 10, "wrap": 12}
-#: Prose without a width wraps at the widest table of its document, but at least here.
-PROSE_WIDTH = 80
+#: Prose without a width (a pipe, a file) wraps at the widest table of its document, but at least here.
+PROSE_WIDTH = 100
 
 Line = tuple[str, "str | None"]
 

@@ -12,9 +12,10 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .analysis import Comparison, LayerResult, Memory, Report, Totals
@@ -31,7 +32,7 @@ Doc = list[Block]
 
 
 def emit(doc: Sequence[Block], width: int | None = None) -> None:
-    """Print ``doc`` on stdout, laid out for ``--width``, ``COLUMNS`` or the terminal (whole lines in a pipe).
+    """Print ``doc`` on stdout, laid out for ``--width``, ``COLUMNS`` or the terminal (whole rows in a pipe).
 
     Plain string formatting, coloured with ANSI styles only on a terminal (see :mod:`cnncalc.term`): a
     100,000-row table is written in well under a second.
@@ -102,13 +103,15 @@ class Column:
     footer: Callable[[Report], str] = lambda rep: ""
     fit: str = ""
     drop: int = 0
+    #: The cells of many single layers at once, the same as ``cell`` gives their rows (a huge table's fast path).
+    layers: Callable[[Sequence[LayerResult]], Iterable[str]] | None = None
 
 
 def axes(v: tuple[int | Fraction, int | Fraction] | None) -> str:
     """``11`` when both axes agree, else ``7x3``; fractional strides exactly (``1/2``); ``?`` when unknown."""
     if v is None:
         return "?"
-    a, b = (str(x) if type(x) is int else fmt_num(x) for x in v)  # the int test: once per row of a huge table
+    a, b = (fmt_num(x) for x in v)
     return a if a == b else f"{a}x{b}"
 
 
@@ -145,12 +148,50 @@ def bar(part: int, whole: int, width: int = 10) -> str:
 #: The ``show`` table. In a narrow table (``--width``, ``COLUMNS``, the terminal) the layer path shortens in the
 #: middle and columns are left out in this order: RF/stride, activations, op, the share bars (params, then
 #: MACs), ops; layer, output, params and MACs always stay (as a last resort with rounded numbers).
+_NUM = "{:,}".format  # num() as a C-level callable, for map() over a huge table's layers
+
+
+def _get(name: str) -> Callable[[Sequence[LayerResult]], Iterable[Any]]:
+    get = attrgetter(name)
+    return lambda layers: map(get, layers)
+
+
+def _memo(fn: Callable[..., str], keys: Iterable[Any]) -> Iterable[str]:
+    """``fn(*key)`` for each key, each distinct key computed once (a huge table repeats a few shapes and fields)."""
+    seen: dict[Any, str] = {}
+    for key in keys:
+        text = seen.get(key)
+        if text is None:
+            text = seen[key] = fn(*key)
+        yield text
+
+
 COLUMNS: tuple[Column, ...] = (
-    Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle"),
-    Column("op", "left", lambda r: r.op, drop=3),
-    Column("output HxWxC", "right", lambda r: str(r.output), lambda rep: str(rep.output)),
-    Column("params", "right", lambda r: num(r.totals.params), lambda rep: num(rep.total.params), fit="number"),
-    Column("MACs", "right", lambda r: num(r.totals.macs), lambda rep: num(rep.total.macs), fit="number"),
+    Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle", layers=_get("path")),
+    Column("op", "left", lambda r: r.op, drop=3, layers=_get("op")),
+    Column(
+        "output HxWxC",
+        "right",
+        lambda r: str(r.output),
+        lambda rep: str(rep.output),
+        layers=lambda ls: _memo(str, zip(_get("output")(ls))),
+    ),
+    Column(
+        "params",
+        "right",
+        lambda r: num(r.totals.params),
+        lambda rep: num(rep.total.params),
+        fit="number",
+        layers=lambda ls: map(_NUM, map(add, _get("weights")(ls), _get("biases")(ls))),
+    ),
+    Column(
+        "MACs",
+        "right",
+        lambda r: num(r.totals.macs),
+        lambda rep: num(rep.total.macs),
+        fit="number",
+        layers=lambda ls: map(_NUM, _get("macs")(ls)),
+    ),
     Column(
         "activations",
         "right",
@@ -158,19 +199,44 @@ COLUMNS: tuple[Column, ...] = (
         lambda rep: num(rep.total.activations),
         fit="number",
         drop=2,
+        layers=lambda ls: _memo(lambda out, batch: _NUM(out.numel * batch), zip(_get("output")(ls), _get("batch")(ls))),
     ),
-    Column("RF/stride", "right", lambda r: field_cell(r.rf, r.jump), drop=1),
+    Column(
+        "RF/stride",
+        "right",
+        lambda r: field_cell(r.rf, r.jump),
+        drop=1,
+        layers=lambda ls: _memo(field_cell, zip(_get("rf")(ls), _get("jump")(ls))),
+    ),
 )
-OPS_COLUMN = Column("ops", "right", lambda r: num(r.totals.ops), lambda rep: num(rep.total.ops), fit="number", drop=6)
+OPS_COLUMN = Column(
+    "ops",
+    "right",
+    lambda r: num(r.totals.ops),
+    lambda rep: num(rep.total.ops),
+    fit="number",
+    drop=6,
+    layers=lambda ls: map(_NUM, _get("ops")(ls)),
+)
 
 
 def bar_columns(report: Report) -> tuple[Column, ...]:
     """Share-of-total bars for MACs and params."""
     t = report.total
     return (
-        Column("MACs share", "left", lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else "", drop=5),
         Column(
-            "params share", "left", lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else "", drop=4
+            "MACs share",
+            "left",
+            lambda r: bar(r.totals.macs, t.macs) if r.kind != "subtotal" else "",
+            drop=5,
+            layers=lambda ls: (bar(r.macs, t.macs) for r in ls),
+        ),
+        Column(
+            "params share",
+            "left",
+            lambda r: bar(r.totals.params, t.params) if r.kind != "subtotal" else "",
+            drop=4,
+            layers=lambda ls: (bar(r.weights + r.biases, t.params) for r in ls),
         ),
     )
 
@@ -238,20 +304,38 @@ def show_columns(report: Report, ops: bool = False, bars: bool = False) -> tuple
 
 
 @without_gc  # a row's cells are acyclic; the collector would walk the whole report again and again
-def show_cells(report: Report, cols: Sequence[Column], depth: int | None = None) -> list[tuple[list[str], str | None]]:
-    """The cells of every row of ``show`` in ``cols``, each with its style (subtotals dim, marked ``(sum)``)."""
+def show_cells(
+    report: Report, cols: Sequence[Column], depth: int | None = None
+) -> list[tuple[Sequence[str], str | None]]:
+    """The cells of every row of ``show`` in ``cols``, each with its style (subtotals dim, marked ``(sum)``).
+
+    Single layers' cells are made column by column over all layers at once (``Column.layers``): a
+    100,000-layer table in a fraction of a second.
+    """
     cells_of = [col.cell for col in cols]
-    rows: list[tuple[list[str], str | None]] = []
-    for row in report_rows(report, depth):
+
+    def group(row: Row) -> tuple[Sequence[str], str | None]:
         cells = [cell(row) for cell in cells_of]
-        if row.kind == "subtotal":
-            cells[0] = f"{row.path} (sum)"
-            rows.append((cells, "dim"))
-        else:
-            rows.append((cells, None))
+        if row.kind != "subtotal":
+            return cells, None
+        cells[0] = f"{row.path} (sum)"
+        return cells, "dim"
+
+    vectors = [col.layers for col in cols]
+    if depth is not None or any(v is None for v in vectors):
+        return [group(row) for row in report_rows(report, depth)]
+    leaves = list(zip(*(v(report.layers) for v in vectors if v is not None)))
+    rows: list[tuple[Sequence[str], str | None]] = []
+    start = 0
+    for key, rs in report.groups(1):  # the same rows as report_rows(report): layers, then a block's subtotal
+        rows.extend((cells, None) for cells in leaves[start : start + len(rs)])
+        start += len(rs)
+        if sum(1 for r in rs if r.params or r.macs) > 1:
+            rows.append(group(_group_row(key, rs, "subtotal")))
     return rows
 
 
+@without_gc
 def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Doc:
     """The ``show`` table with totals footer and the conventions line; ``ops`` and ``bars`` add columns."""
     cols = show_columns(report, ops, bars)
@@ -280,9 +364,9 @@ OPS_NOTE = (
 )
 
 
-def memory_table(mem: Memory, batch: int = 1) -> Doc:
-    """Memory estimates as a small table, with what the model assumes."""
-    rows = [
+def memory_rows(mem: Memory) -> list[tuple[str, int]]:
+    """The memory estimate's rows: (what, bytes)."""
+    return [
         ("parameters", mem.params),
         ("buffers (BN statistics, fixed values)", mem.buffers),
         ("activations, every output kept (no reuse)", mem.activations),
@@ -293,10 +377,14 @@ def memory_table(mem: Memory, batch: int = 1) -> Doc:
         (f"training: optimizer state ({mem.optimizer})", mem.optimizer_state),
         ("training total: activations + weights + gradients + state + buffers", mem.training),
     ]
+
+
+def memory_table(mem: Memory, batch: int = 1) -> Doc:
+    """Memory estimates as a small table, with what the model assumes."""
     table = grid(
         ("memory", "bytes", ""),
         ("left", "right", "right"),
-        [((k, num(v), size(v)), None) for k, v in rows],
+        [((k, num(v), size(v)), None) for k, v in memory_rows(mem)],
         fit=("wrap", "", ""),
     )
     return [
@@ -318,10 +406,8 @@ def seconds(t: float) -> str:
     return f"{t / 1e-9:.3g} ns"
 
 
-def roofline_table(roof: Roofline, depth: int | None = None) -> Doc:
-    """Per-layer (or per-block at ``depth``) roofline estimate with its bound, and the total, labelled."""
-    from .devices import ASSUMPTIONS
-
+def roofline_rows(roof: Roofline, depth: int | None = None) -> list[tuple[str, int, int, float, str]]:
+    """Per layer (or per block at ``depth``): path, FLOPs, bytes moved, seconds, and the bound of most of the time."""
     groups: dict[str, list[Any]] = {}
     for r in roof.layers:
         key = ".".join(r.path.split(".")[:depth]) if depth else r.path
@@ -331,7 +417,15 @@ def roofline_table(roof: Roofline, depth: int | None = None) -> Doc:
         t = sum(r.time for r in rs)
         compute = sum(r.time for r in rs if r.bound == "compute")
         bound = "compute" if compute > t / 2 else "memory"
-        rows.append(((key, num(sum(r.flops for r in rs)), num(sum(r.bytes for r in rs)), seconds(t), bound), None))
+        rows.append((key, sum(r.flops for r in rs), sum(r.bytes for r in rs), t, bound))
+    return rows
+
+
+def roofline_table(roof: Roofline, depth: int | None = None) -> Doc:
+    """Per-layer (or per-block at ``depth``) roofline estimate with its bound, and the total, labelled."""
+    from .devices import ASSUMPTIONS
+
+    rows = [((k, num(f), num(b), seconds(t), bound), None) for k, f, b, t, bound in roofline_rows(roof, depth)]
     table = grid(
         ("layer", "FLOPs", "bytes moved", "time", "bound"),
         ("left", "right", "right", "right", "left"),
@@ -501,28 +595,71 @@ def layer_dict(r: LayerResult) -> dict[str, Any]:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """JSON text: indented, but one line per layer (a 100,000-layer report stays fast and greppable)."""
-    layers = data.get("layers")
-    if isinstance(layers, list) and layers:
-        head = {k: v for k, v in data.items() if k != "layers"}
-        body = ",\n".join("  " + json.dumps(layer, separators=(",", ":")) for layer in layers)
+    """JSON text: indented, but one line per layer or block (a 100,000-layer report stays fast and greppable)."""
+    key = "layers" if "layers" in data else "blocks"
+    rows = data.get(key)
+    if isinstance(rows, list) and rows:
+        head = {k: v for k, v in data.items() if k != key}
+        body = ",\n".join("  " + json.dumps(row, separators=(",", ":")) for row in rows)
         text = json.dumps(head, indent=1)
-        return text[:-2] + ',\n "layers": [\n' + body + "\n ]\n}"
+        return text[:-2] + f',\n "{key}": [\n' + body + "\n ]\n}"
     return json.dumps(data, indent=1)
 
 
-def report_dict(report: Report, mem: Memory | None = None) -> dict[str, Any]:
-    """The stable JSON contract of ``show --format json``."""
+#: The version of the JSON of ``show`` and ``compare`` (its ``format`` field). It goes up when a field changes
+#: meaning or goes away; new fields may appear without it. 1: ``--depth`` gives ``blocks`` instead of ``layers``;
+#: ``file`` is a bundled spec's name in the library, any other file as given.
+JSON_FORMAT = 1
+
+
+def spec_file_name(file: str) -> str:
+    """A bundled spec as its file name in the library (``resnet50.yaml``), any other file as given."""
+    from pathlib import Path
+
+    from .library import library_dir
+
+    try:
+        return Path(file).resolve().relative_to(library_dir().resolve()).as_posix()
+    except (ValueError, OSError):
+        return file
+
+
+def block_dict(path: str, layers: Sequence[LayerResult]) -> dict[str, Any]:
+    """A block at ``--depth`` as JSON: its path, layer count, last output and totals."""
+    last = layers[-1]
+    return {
+        "path": path,
+        "layers": len(layers),
+        "op": last.op if len(layers) == 1 else None,
+        "output": _shape(last.output),
+        **totals_dict(Totals.of(layers)),
+        "flops": 2 * sum(r.macs for r in layers),
+        "receptive_field": axes_json(last.rf),
+        "effective_stride": axes_json(last.jump),
+    }
+
+
+def report_dict(report: Report, mem: Memory | None = None, depth: int | None = None) -> dict[str, Any]:
+    """The stable JSON contract of ``show --format json`` (versioned by :data:`JSON_FORMAT`).
+
+    Every layer under ``layers``; with ``depth``, one row per block under ``blocks`` instead.
+    """
     from .analysis import memory
 
+    rows: dict[str, Any] = (
+        {"layers": [layer_dict(r) for r in report.layers]}
+        if depth is None
+        else {"depth": depth, "blocks": [block_dict(k, rs) for k, rs in report.groups(depth)]}
+    )
     return {
+        "format": JSON_FORMAT,
         "name": report.name,
-        "file": report.file,
+        "file": spec_file_name(report.file),
         "variant": report.variant,
         "settings": dict(report.params),
         "input": _shape(report.input),
         "output": _shape(report.output),
-        "layers": [layer_dict(r) for r in report.layers],
+        **rows,
         "total": totals_dict(report.total),
         "conventions": CONVENTIONS,
         "no_bias": report.no_bias,
@@ -535,18 +672,22 @@ def report_dict(report: Report, mem: Memory | None = None) -> dict[str, Any]:
 
 
 CSV_FIELDS = ("path", "op", "output", "params", "weights", "biases", "buffers", "macs", "flops", "activations")
+#: After :data:`CSV_FIELDS`: the table's RF/stride column as two fields, ``ops`` with ``--ops``, and ``kind``
+#: (``layer``, ``block`` at ``--depth``, ``total`` for the last row).
+CSV_MORE = ("receptive_field", "effective_stride")
 
 
-def report_csv(report: Report, depth: int | None = None) -> str:
-    """Rows as CSV (leaf layers, or groups at ``depth``), with a final total row."""
+def report_csv(report: Report, depth: int | None = None, ops: bool = False) -> str:
+    """Rows as CSV (leaf layers, or blocks at ``depth``), with a final row of kind ``total``."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS)
+    w.writerow((*CSV_FIELDS, *CSV_MORE, *(("ops",) if ops else ()), "kind"))
     rows = (
         [_group_row(k, rs, "group") for k, rs in report.groups(depth)]
         if depth
         else [_layer_row(r) for r in report.layers]
     )
+    kind = "block" if depth else "layer"
     for row in rows:
         t = row.totals
         w.writerow(
@@ -561,11 +702,30 @@ def report_csv(report: Report, depth: int | None = None) -> str:
                 t.macs,
                 t.flops,
                 t.activations,
+                axes(row.rf),
+                axes(row.jump),
+                *((t.ops,) if ops else ()),
+                kind,
             )
         )
     t = report.total
     w.writerow(
-        ("total", "", str(report.output), t.params, t.weights, t.biases, t.buffers, t.macs, t.flops, t.activations)
+        (
+            "total",
+            "",
+            str(report.output),
+            t.params,
+            t.weights,
+            t.biases,
+            t.buffers,
+            t.macs,
+            t.flops,
+            t.activations,
+            "",
+            "",
+            *((t.ops,) if ops else ()),
+            "total",
+        )
     )
     return buf.getvalue()
 
@@ -574,20 +734,51 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|")
 
 
-def report_markdown(report: Report, depth: int | None = None) -> str:
-    """A GitHub-flavoured Markdown table with totals and the conventions line."""
+def _md_table(headers: Sequence[str], justify: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_md_escape(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" if j == "left" else "---:" for j in justify) + "|")
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+def report_markdown(
+    report: Report,
+    depth: int | None = None,
+    ops: bool = False,
+    bars: bool = False,
+    mem: Memory | None = None,
+    roof: Roofline | None = None,
+) -> str:
+    """GitHub-flavoured Markdown: the ``show`` table (the same columns, ``ops`` and ``bars`` too) with its
+    totals row and notes; the memory estimate and the latency estimate as tables of their own when given."""
+    cols = show_columns(report, ops, bars)
     lines = [f"**{_md_escape(_title(report))}**", ""]
-    lines.append("| " + " | ".join(c.header for c in COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if c.justify == "left" else "---:" for c in COLUMNS) + "|")
-    for row in report_rows(report, depth):
-        cells = [_md_escape(c.cell(row)) for c in COLUMNS]
-        if row.kind == "subtotal":
-            cells[0] = f"*{cells[0]} (sum)*"
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append(
-        "| " + " | ".join(f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in COLUMNS) + " |"
-    )
-    lines += ["", f"_{_md_escape(conventions_line(report))}_", ""]
+    body = []
+    for cells, style in show_cells(report, cols, depth):
+        cells = [_md_escape(c) for c in cells]
+        if style == "dim":  # a subtotal
+            cells[0] = f"*{cells[0]}*"
+        body.append(cells)
+    body.append([f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in cols])
+    lines += _md_table([c.header for c in cols], [c.justify for c in cols], body)
+    notes = [conventions_line(report)] + ([OPS_NOTE] if ops else [])
+    if report.rf_note:
+        notes.append(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}")
+    lines += [""] + [f"_{_md_escape(n)}_  " for n in notes]
+    if mem is not None:
+        lines += ["", f"**memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {report.batch})**", ""]
+        rows = [[_md_escape(k), num(v), size(v)] for k, v in memory_rows(mem)]
+        lines += _md_table(("memory", "bytes", ""), ("left", "right", "right"), rows)
+    if roof is not None:
+        lines += ["", f"**latency ESTIMATE on {_md_escape(roof.device.name)} ({roof.dtype}, batch {roof.batch}): "]
+        lines[-1] += f"{seconds(roof.time)}, {roof.throughput:,.0f} samples/s**"
+        lines.append("")
+        rows = [[_md_escape(k), num(f), num(b), seconds(t), bound] for k, f, b, t, bound in roofline_rows(roof, depth)]
+        rows.append(["**total**", f"**{num(roof.flops)}**", f"**{num(roof.bytes)}**", f"**{seconds(roof.time)}**", ""])
+        lines += _md_table(
+            ("layer", "FLOPs", "bytes moved", "time", "bound"), ("left", "right", "right", "right", "left"), rows
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -707,6 +898,7 @@ def library_table(rows: Sequence[tuple[str, Report]]) -> Doc:
 def comparison_dict(comp: Comparison) -> dict[str, Any]:
     """``compare --format json``: the show objects plus ratios to the first."""
     return {
+        "format": JSON_FORMAT,
         "architectures": [report_dict(r) for r in comp.reports],
         "labels": [comp.label(i) for i in range(len(comp.reports))],
         "ratios": [

@@ -5,7 +5,7 @@ in one place, how wide the output may be, whether it may be coloured, and what h
 take it:
 
 - **Width**: ``--width`` if given, else ``COLUMNS`` from the environment, else the terminal's width when stdout
-  is a terminal; else none (a pipe or a file gets whole lines, for grep and diff). Never below :data:`MIN_WIDTH`.
+  is a terminal; else none (a pipe or a file gets whole table rows, for grep and diff). Never below :data:`MIN_WIDTH`.
 - **Colour**: only on a terminal, never when ``NO_COLOR`` is set to a non-empty value or ``TERM=dumb``;
   ``FORCE_COLOR`` (non-empty) forces it.
 - **Encodings**: a stream whose encoding lacks a character (``PYTHONIOENCODING=cp1252`` and the box-drawing
