@@ -193,3 +193,18 @@ def test_a_huge_table_suggests_depth() -> None:
     notes = [b.text for b in report_table(many) if isinstance(b, Para)]
     assert any("--depth 1" in n for n in notes) and not any("--depth 1" in n for n in notes[:1])
     assert not any("--depth 1" in b.text for b in report_table(rep) if isinstance(b, Para))
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet50", "googlenet", "mobilenet-v3-large"])
+def test_fast_cells_equal_the_row_by_row_cells(name: str) -> None:
+    """show_cells' column-by-column path (Column.layers) gives exactly the cells of Column.cell, row by row."""
+    from dataclasses import replace as swap
+
+    from cnncalc.render import show_cells, show_columns
+
+    rep = analyze_spec(name)
+    cols = show_columns(rep, ops=True, bars=True)
+    assert all(c.layers is not None for c in cols)
+    slow = [swap(c, layers=None) for c in cols]
+    assert [list(cells) for cells, _ in show_cells(rep, cols)] == [list(cells) for cells, _ in show_cells(rep, slow)]
+    assert [s for _, s in show_cells(rep, cols)] == [s for _, s in show_cells(rep, slow)]
