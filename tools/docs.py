@@ -195,7 +195,11 @@ def schema() -> dict[str, Any]:
             "additionalProperties": {
                 "type": "object",
                 "propertyNames": _ref("identifier"),
-                "properties": {"input": _ref("spatialShape"), "accuracy": _ref("accuracy")},
+                "properties": {
+                    "input": _ref("spatialShape"),
+                    "accuracy": _ref("accuracy"),
+                    "name": {**_ref("text"), "description": "The variant's own display name."},
+                },
                 "additionalProperties": _ref("value"),
             },
         },

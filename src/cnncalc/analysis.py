@@ -17,7 +17,7 @@ from . import fields as F  # noqa: N812
 from . import layers as L  # noqa: N812 - the registry, used on nearly every line
 from .errors import CnncalcError, Diagnostic, ExpectationError, ExprError, Location, UnknownNameError
 from .fields import Field
-from .graph import Graph, build_graph
+from .graph import Graph, LayerPath, Work, build_graph
 from .perf import without_gc
 from .shapes import Shape
 from .spec import ArchitectureSpec, Expectations, ExpectValue, ShapeAssert, did_you_mean, load_spec
@@ -25,10 +25,8 @@ from .spec import ArchitectureSpec, Expectations, ExpectValue, ShapeAssert, did_
 TOTAL_KEYS = ("params", "weights", "biases", "buffers", "macs", "flops", "activations")
 
 
-class LayerResult(NamedTuple):
-    """One layer's figures: output shape, parameters, buffers, MACs, activations."""
-
-    path: str
+class _LayerFields(NamedTuple):
+    path: str | LayerPath  # LayerResult.path gives it as text
     op: str
     inputs: tuple[Shape, ...]
     output: Shape
@@ -45,6 +43,21 @@ class LayerResult(NamedTuple):
     rf: tuple[int, int] | None = (1, 1)  # receptive field (rows, columns) in input pixels; None: unknown
     jump: tuple[int | Fraction, int | Fraction] | None = (1, 1)  # effective stride (rows, columns); None: unknown
     batch: int = 1  # macs and ops already include it; activations multiply by it
+
+
+class LayerResult(_LayerFields):
+    """One layer's figures: output shape, parameters, buffers, MACs, activations.
+
+    The path is stored as the graph's shared :class:`~cnncalc.graph.LayerPath` (memory grows with the layers,
+    not with layers x path length); ``path`` makes its text.
+    """
+
+    __slots__ = ()
+
+    @property
+    def path(self) -> str:
+        """The layer's path, e.g. ``stage2.block#3.conv``."""
+        return str(super().path)
 
     @property
     def params(self) -> int:
@@ -117,6 +130,14 @@ class Report:
     batch: int = 1
     output_index: int = -1  # the layer whose output is the network's output
     rf_note: str = ""  # where the receptive field first exceeds the input, if it does
+    own_title: bool = False  # a variant with its own `name:`: the title is its own, not "V (variant of N)"
+
+    @property
+    def title(self) -> str:
+        """The display name: the spec's, a variant's own, or ``vgg13 (variant of VGG-16 ...)``."""
+        if self.variant and not self.own_title:
+            return f"{self.variant} (variant of {self.name})"
+        return self.name
 
     def find(self, path: str) -> list[LayerResult]:
         """The layers at ``path`` or below it (a group), in order."""
@@ -148,7 +169,7 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) 
         w, b = lt.params(node.attrs, ins, node.out)
         results.append(
             LayerResult(
-                node.path,
+                node.ref,
                 node.op,
                 node.in_shapes,
                 node.out,
@@ -185,6 +206,7 @@ def analyze(graph: Graph, spec: ArchitectureSpec | None = None, batch: int = 1) 
         batch,
         graph.output,
         fields.note,
+        graph.own_title,
     )
 
 
@@ -542,12 +564,15 @@ def check_spec_file(
             )
     overridden = bool(sets) or input_shape is not None or no_bias or batch != 1
     configs: list[str] = []
+    work = Work()  # the file's budgets, shared by the spec and all its variants
     for config in (variant,) if variant is not None else (None, *(v.name for v in spec.variants)):
         configs.append(config or "(base)")
         try:
-            report = analyze(build_graph(spec, config, sets, input_shape, no_bias), spec, batch)
+            report = analyze(build_graph(spec, config, sets, input_shape, no_bias, work), spec, batch)
         except CnncalcError as err:
             diags.append(_diag(err, config))
+            if work.exhausted:
+                break  # the file's budget is spent: every further variant would fail the same way
             continue
         if config is None:
             diags.extend(report.warnings)
