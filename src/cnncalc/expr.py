@@ -32,6 +32,28 @@ MAX_POWER = 256
 MAX_BITS = 4096
 #: The longest list an expression may build.
 MAX_LIST = 10_000
+#: Parsed expressions kept for reuse, in characters of source text (the parse of a long expression is large).
+MAX_CACHE_CHARS = 2_000_000
+#: Results remembered per expression (for different values of the names it reads), and in all.
+MEMO = 64
+MAX_MEMO_ENTRIES = 200_000
+_NONE = object()
+
+
+class Meter:
+    """The work of expression evaluation, in units of about a microsecond: one per syntax node evaluated, two more
+    for arithmetic on fractions, one more per 64 bits of a large number and per 64 values of a list an operation
+    builds. A caller that budgets the work reads :attr:`used` before and after; :mod:`cnncalc.graph` budgets it
+    per file."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
+#: The one meter (evaluation is single-threaded).
+METER = Meter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +201,14 @@ def _divisible(v: Number, d: int, min: int | None = None) -> Value:  # noqa: A00
 
 
 class Expr:
-    """A parsed expression; :meth:`evaluate` interprets it in an environment."""
+    """A parsed expression; :meth:`evaluate` interprets it in an environment.
 
-    __slots__ = ("source", "tree", "names")
+    ``size`` is its number of syntax nodes (the most one evaluation visits: the language has no loops);
+    ``names`` the names it reads. Results are remembered per value of those names (``memo``, at most
+    ``MEMO`` entries), so a block body repeated with the same arguments works each expression out once.
+    """
+
+    __slots__ = ("source", "tree", "names", "size", "memo")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -198,11 +225,46 @@ class Expr:
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             col = max(getattr(exc, "offset", 1) or 1, 1) - 1
             raise _EvalError("cannot parse this expression", col) from None
-        _validate(self.tree)
+        nodes = _validate(self.tree)
+        self.size = len(nodes)
+        self.names = tuple(dict.fromkeys(n.id for n in nodes if isinstance(n, ast.Name)))
+        self.memo: dict[tuple[Any, ...], Value] = {}
 
     def evaluate(self, env: Mapping[str, Value]) -> Value:
         """The expression's value; raises :class:`_EvalError` on failure."""
-        return _eval(self.tree, env)
+        key = self._key(env)
+        if key is not None:
+            value = self.memo.get(key, _NONE)
+            if value is not _NONE:
+                METER.used += 1
+                return value  # type: ignore[return-value]
+        METER.used += self.size
+        value = _eval(self.tree, env)
+        if key is not None:
+            if len(self.memo) >= MEMO:
+                self.memo.clear()
+            if _MEMO_ENTRIES[0] >= MAX_MEMO_ENTRIES:
+                _forget()
+            self.memo[key] = value
+            _MEMO_ENTRIES[0] += 1
+        return value
+
+    def _key(self, env: Mapping[str, Value]) -> tuple[Any, ...] | None:
+        """The values of the names read, with their types (1, True and 1/1 differ here); None when a value is a
+        list (hashing one may walk shared levels) or a name is undefined (evaluation reports it)."""
+        key: list[Any] = []
+        for name in self.names:
+            try:
+                v = env[name]
+            except KeyError:
+                if name in ("true", "True", "false", "False"):
+                    continue
+                return None
+            if isinstance(v, tuple):
+                return None
+            key.append(type(v))
+            key.append(v)
+        return tuple(key)
 
 
 _ALLOWED = (
@@ -269,7 +331,7 @@ _NAMES = {
 }
 
 
-def _validate(tree: ast.AST) -> None:
+def _validate(tree: ast.AST) -> list[ast.AST]:
     nodes = list(ast.walk(tree))
     for node in nodes:  # disallowed constructs first: they say more than "unknown function"
         col = getattr(node, "col_offset", 0)
@@ -290,6 +352,7 @@ def _validate(tree: ast.AST) -> None:
                 raise _EvalError(
                     f"unknown function {node.func.id!r}", col, suffix=f"; the functions are {', '.join(sorted(_FUNCS))}"
                 )
+    return nodes
 
 
 def _const(v: object) -> Value:
@@ -342,6 +405,8 @@ def _eval(node: ast.AST, env: Mapping[str, Value]) -> Value:
         left = _eval(node.left, env)
         for op, comp in zip(node.ops, node.comparators):
             right = _eval(comp, env)
+            if isinstance(left, tuple) or isinstance(right, tuple):  # lists may share levels: 10**12 leaves deep
+                raise _EvalError(f"cannot compare {fmt(left)} and {fmt(right)}", col)
             try:
                 ok = _COMPARE[type(op)](left, right)
             except TypeError:
@@ -397,21 +462,28 @@ def _binop(node: ast.BinOp, a: Value, b: Value) -> Value:
     if isinstance(op, ast.Add) and isinstance(a, tuple) and isinstance(b, tuple):
         if len(a) + len(b) > MAX_LIST:
             raise _EvalError(f"a list of more than {MAX_LIST:,} values", col)
+        METER.used += (len(a) + len(b)) // 64
         return a + b
     x, y = _num(a, col), _num(b, col)
     result = _arith(op, x, y, col)
-    if _bits(result) > MAX_BITS:
+    size = _bits(result)
+    bits = max(_bits(x), _bits(y), size)
+    if bits > 64:
+        METER.used += bits // 64
+    if type(x) is Fraction or type(y) is Fraction:
+        METER.used += 2
+    if size > MAX_BITS:
         raise _EvalError(f"a number of more than {MAX_BITS:,} bits", col)
     return result
 
 
 def _arith(op: ast.operator, x: Number, y: Number, col: int) -> Number:
     if isinstance(op, ast.Add):
-        return x + y
+        return normalize(x + y)  # 0.5 + 0.5 is the whole number 1, not the fraction 1/1
     if isinstance(op, ast.Sub):
-        return x - y
+        return normalize(x - y)
     if isinstance(op, ast.Mult):
-        return x * y
+        return normalize(x * y)  # 64*0.5 = 32 is whole
     if isinstance(op, ast.Pow):
         if isinstance(y, Fraction):
             raise _EvalError("only whole exponents are allowed", col)
@@ -434,15 +506,25 @@ def _arith(op: ast.operator, x: Number, y: Number, col: int) -> Number:
 
 
 _CACHE: dict[str, Expr] = {}
+_CACHED_CHARS = [0]
+_MEMO_ENTRIES = [0]
+
+
+def _forget() -> None:
+    """Drop every remembered result (they are only a speed-up)."""
+    for expr in _CACHE.values():
+        expr.memo.clear()
+    _MEMO_ENTRIES[0] = 0
 
 
 def compile_expr(source: str) -> Expr:
-    """Parse ``source`` once; later calls with the same text reuse the parse."""
+    """Parse ``source`` once; later calls with the same text reuse the parse (up to ``MAX_CACHE_CHARS``)."""
     expr = _CACHE.get(source)
     if expr is None:
         expr = Expr(source)
-        if len(_CACHE) < 100_000:
+        if _CACHED_CHARS[0] + len(source) <= MAX_CACHE_CHARS:
             _CACHE[source] = expr
+            _CACHED_CHARS[0] += len(source)
     return expr
 
 

@@ -11,7 +11,15 @@ be written.
 
 Layer paths are hierarchical: a named entry contributes its name; an unnamed one
 contributes ``op#k`` (k counts that op within its parent), shortened to ``op``
-when it is the only one; join branches are ``b1``, ``b2``...
+when it is the only one; join branches are ``b1``, ``b2``... Inside a repeated
+body a named entry is numbered too (``x#1``, ``x#2``...), so every layer has a
+path of its own. A path is a :class:`LayerPath`, a segment with a pointer to its
+parent's path: building one costs the same whatever the depth, and its text is
+made when asked for.
+
+Work is bounded per file (:class:`Work`): the layers, expansion steps and
+expression work of every configuration built from one file (``check`` builds the
+spec and each variant) draw on the ``MAX_FILE_*`` budgets.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from .errors import (
     SpecError,
     UnknownNameError,
 )
-from .expr import Dim, Value, evaluate, fmt, quote
+from .expr import METER, Dim, Value, evaluate, fmt, quote
 from .perf import without_gc
 from .shapes import Shape
 from .spec import (
@@ -63,14 +71,70 @@ MAX_ITERATIONS = 1_000_000
 MAX_SIZE = 2**31 - 1
 MAX_BLOCK_DEPTH = 64
 MAX_FRACTAL = 10
+#: Budgets per file, over every configuration built from it (the spec and each variant): layers in all;
+#: expansion steps (entries, calls and repeat iterations: blocks that make nothing still cost steps); and
+#: expression work (one unit per syntax node evaluated, one more per 64 bits of a large number).
+MAX_FILE_LAYERS = 200_000
+MAX_FILE_STEPS = 1_000_000
+MAX_FILE_EXPR = 2_000_000
 INPUT = -1  # the node index that stands for the network input
+#: Paths up to this many characters keep their text; longer ones make it when asked (see LayerPath).
+_TEXT_KEPT = 256
 
 
-class Node(NamedTuple):
-    """One built-in op in the expanded graph, with resolved attributes and shapes (immutable)."""
+class LayerPath:
+    """A layer path (``stage2.block#3.conv``) as its last segment and the path of its parent scope.
 
+    Layers share their parent's path object, so a network of deeply nested blocks with long names takes memory
+    in proportion to its layers, not to layers x path length. Short paths keep their text; ``str()`` of a long
+    one joins the segments each time. Equal to another path with the same text.
+    """
+
+    __slots__ = ("parent", "segment", "size", "text")
+
+    def __init__(self, parent: LayerPath | None, segment: str) -> None:
+        self.parent = parent
+        self.segment = segment
+        if parent is None:
+            self.size = len(segment)
+            self.text: str | None = segment
+        else:
+            self.size = parent.size + 1 + len(segment)
+            up = parent.text
+            self.text = f"{up}.{segment}" if up is not None and self.size <= _TEXT_KEPT else None
+
+    def __str__(self) -> str:
+        if self.text is not None:
+            return self.text
+        parts: list[str] = []
+        node: LayerPath | None = self
+        while node is not None:
+            parts.append(node.segment)
+            node = node.parent
+        return ".".join(reversed(parts))
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if isinstance(other, LayerPath):
+            return self.size == other.size and str(self) == str(other)
+        if isinstance(other, str):
+            return self.size == len(other) and str(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+PathLike = LayerPath | str
+
+
+class _NodeFields(NamedTuple):
     position: int  # in evaluation order (Graph.nodes[position] is this node)
-    path: str
+    path: PathLike  # Node.path gives it as text
     op: str
     attrs: Mapping[str, Any]
     inputs: tuple[int, ...]
@@ -79,6 +143,35 @@ class Node(NamedTuple):
     loc: Location
     info: Mapping[str, Any] = {}
     side: bool = False
+
+
+class Node(_NodeFields):
+    """One built-in op in the expanded graph, with resolved attributes and shapes (immutable).
+
+    ``path`` is the layer's path as text; ``ref`` the shared :class:`LayerPath` it is made from.
+    """
+
+    __slots__ = ()
+
+    @property
+    def path(self) -> str:
+        """The layer's path, e.g. ``stage2.block#3.conv``."""
+        return str(super().path)
+
+    @property
+    def ref(self) -> PathLike:
+        """The layer's path as stored: a :class:`LayerPath` shared with its siblings (or text)."""
+        return super().path
+
+
+@dataclass(slots=True)
+class Work:
+    """The work done for one file so far, over every configuration built from it (the ``MAX_FILE_*`` budgets)."""
+
+    layers: int = 0
+    steps: int = 0
+    expr: int = 0
+    exhausted: bool = False  # a budget ran out: every further configuration of the file would fail at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +188,7 @@ class Graph:
     rounding: str = "floor"
     no_bias: bool = False
     warnings: tuple[Diagnostic, ...] = ()
+    own_title: bool = False  # the variant names itself (`name:` in its mapping): the title is its own
 
     @property
     def output_shape(self) -> Shape:
@@ -157,9 +251,9 @@ class _Frame:
 
 @dataclass(slots=True)
 class _Scope:
-    """Where items are being expanded: path prefix, env, names, block chain, op counters."""
+    """Where items are being expanded: path prefix (None at the top), env, names, block chain, op counters."""
 
-    prefix: str
+    prefix: LayerPath | None
     env: dict[str, Value]
     frame: _Frame
     chain: tuple[object, ...]
@@ -172,8 +266,21 @@ class _Scope:
     def child(self, segment: str) -> _Scope:
         return _Scope(self.join(segment), self.env, self.frame, self.chain, self.active, {}, self.i, self.side)
 
-    def join(self, segment: str) -> str:
-        return f"{self.prefix}.{segment}" if self.prefix else segment
+    def join(self, segment: str) -> LayerPath:
+        return LayerPath(self.prefix, segment)
+
+    @property
+    def where(self) -> PathLike:
+        """The scope's path for messages ("" at the top)."""
+        return self.prefix if self.prefix is not None else ""
+
+    def named(self, name: str) -> str:
+        """The segment of an entry called ``name``: ``name#k`` in a repeated body, where it recurs."""
+        if self.static is not _SEVERAL:
+            return name
+        k = self.counters.get(name, 0) + 1
+        self.counters[name] = k
+        return f"{name}#{k}"
 
     def segment(self, base: str) -> str:
         """``base#k``, or just ``base`` when it is the only one of its kind in this scope."""
@@ -225,6 +332,7 @@ class Builder:
         *,
         no_bias: bool = False,
         check_inline: bool = True,
+        work: Work | None = None,
     ) -> None:
         self.spec = spec
         self.file = spec.file
@@ -237,6 +345,12 @@ class Builder:
         self.shapes: list[Shape] = []
         self.warnings: list[Diagnostic] = []
         self.iterations = 0
+        self.work = Work() if work is None else work
+        self.steps = 0
+        self.step_limit = MAX_FILE_STEPS - self.work.steps
+        self.layer_limit = min(MAX_NODES, MAX_FILE_LAYERS - self.work.layers)
+        self.meter_start = METER.used
+        self.expr_limit = METER.used + MAX_FILE_EXPR - self.work.expr
         self.plans: dict[int, list[tuple[L.ArgSpec, Arg | None]]] = {}  # per call site (specs outlive builds)
         self.literals: dict[tuple[ArgKind, str], Any] = {}
         self.statics: dict[int, dict[str, int]] = {}
@@ -273,13 +387,13 @@ class Builder:
     def shape_of(self, idx: int) -> Shape:
         return self.input if idx == INPUT else self.shapes[idx]
 
-    def fail(self, err: CnncalcError, loc: Location, path: str, scope: _Scope) -> CnncalcError:
-        err.located(loc.with_path(path))
+    def fail(self, err: CnncalcError, loc: Location, path: PathLike, scope: _Scope) -> CnncalcError:
+        err.located(loc.with_path(str(path)))
         if scope.chain and not any(n.startswith("in block") for n in err.notes):
             err.notes = err.notes + tuple(str(site) for site in scope.chain)
         return err
 
-    def value(self, arg: Arg, env: Mapping[str, Value], path: str, scope: _Scope) -> Value:
+    def value(self, arg: Arg, env: Mapping[str, Value], path: PathLike, scope: _Scope) -> Value:
         """Evaluate an argument: a list, ``AxB`` (sides unchecked), a word, or an expression."""
         if arg.items is not None:
             return tuple(self.value(a, env, path, scope) for a in arg.items)
@@ -295,7 +409,7 @@ class Builder:
         if text in PAD_WORDS and text not in env:
             return text
         try:
-            return evaluate(text, env)
+            v = evaluate(text, env)
         except ExprError as exc:
             col = getattr(exc, "col", 0)
             hint = getattr(exc, "hint", "")
@@ -306,11 +420,26 @@ class Builder:
             else:
                 exc.message += f" in {quote(text)}{suffix}"
             raise self.fail(exc, arg.at(col), path, scope) from None
+        if METER.used > self.expr_limit:
+            self.work.exhausted = True
+            raise self.fail(
+                SpecError(
+                    f"the expressions of this file take more than {MAX_FILE_EXPR:,} units of work in all"
+                    " (over the spec and its variants; a unit is one step of an expression, more for large numbers)",
+                    code="E104",
+                ),
+                arg.loc,
+                path,
+                scope,
+            )
+        return v
 
     def whole(
-        self, v: Value, arg: Arg, what: str, path: str, scope: _Scope, minimum: int = 1, text: str | None = None
+        self, v: Value, arg: Arg, what: str, path: PathLike, scope: _Scope, minimum: int = 1, text: str | None = None
     ) -> int:
         """``v`` as a whole number in [minimum, MAX_SIZE], or a located error naming ``what``."""
+        if isinstance(v, Fraction) and v.denominator == 1:
+            v = v.numerator  # a whole value is whole however it was computed
         text = arg.text if text is None else text
         shown = f" (from {quote(text)})" if text and text != fmt(v) else ""
         if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
@@ -344,16 +473,14 @@ class Builder:
         op: str,
         attrs: dict[str, Any],
         inputs: list[int],
-        path: str,
+        path: PathLike,
         loc: Location,
         scope: _Scope,
         notes: tuple[str, ...] = (),
     ) -> int:
         lt = L.LAYER_TYPES[op]
-        if len(self.nodes) >= MAX_NODES:
-            raise self.fail(
-                SpecError(f"the network expands to more than {MAX_NODES:,} layers", code="E104"), loc, path, scope
-            )
+        if len(self.nodes) >= self.layer_limit:
+            raise self.fail(SpecError(self.too_many_layers(), code="E104"), loc, path, scope)
         in_shapes = [self.shape_of(i) for i in inputs]
         ctx = L.Ctx(self.rounding)
         try:
@@ -369,7 +496,32 @@ class Builder:
         self.shapes.append(out)
         return idx
 
-    def assert_shape(self, expect: ShapeAssert | None, idx: int, what: str, scope: _Scope) -> None:
+    def too_many_layers(self) -> str:
+        if self.layer_limit == MAX_NODES:
+            return f"the network expands to more than {MAX_NODES:,} layers"
+        self.work.exhausted = True
+        return (
+            f"the spec and its variants expand to more than {MAX_FILE_LAYERS:,} layers in all"
+            f" ({self.work.layers:,} before this configuration; the limit is per file)"
+        )
+
+    def step(self, loc: Location, path: PathLike, scope: _Scope, n: int = 1) -> None:
+        """Count ``n`` expansion steps (entries, calls, repeat iterations) against the file's budget."""
+        self.steps += n
+        if self.steps > self.step_limit:
+            self.work.exhausted = True
+            raise self.fail(
+                SpecError(
+                    f"expanding this file takes more than {MAX_FILE_STEPS:,} steps in all (entries, block calls and"
+                    " repeat iterations, over the spec and its variants)",
+                    code="E104",
+                ),
+                loc,
+                path,
+                scope,
+            )
+
+    def assert_shape(self, expect: ShapeAssert | None, idx: int, what: PathLike, scope: _Scope) -> None:
         if expect is None or not self.check_inline:
             return
         got = self.shape_of(idx)
@@ -381,14 +533,14 @@ class Builder:
                 notes = tuple(w.arithmetic() for w in wins if not w.whole or w.out != w.size)
             raise self.fail(
                 ExpectationError(
-                    f"`{what}` produces {got}, but the spec says => {expect.text}", notes=notes, code="E501"
+                    f"`{what or 'input'}` produces {got}, but the spec says => {expect.text}", notes=notes, code="E501"
                 ),
                 expect.loc,
                 what,
                 scope,
             )
 
-    def resolve_source(self, arg: Arg, scope: _Scope, path: str, key: str = "from") -> int:
+    def resolve_source(self, arg: Arg, scope: _Scope, path: PathLike, key: str = "from") -> int:
         name = arg.text.strip()
         if name == "input":
             return INPUT
@@ -410,8 +562,14 @@ class Builder:
     # ------------------------------------------------------------------ expansion
 
     def build(self) -> Graph:
-        scope = _Scope("", self.base_env, _Frame(), (), ())
-        out = self.seq(self.spec.layers, INPUT, scope)
+        scope = _Scope(None, self.base_env, _Frame(), (), ())
+        try:
+            out = self.seq(self.spec.layers, INPUT, scope)
+        finally:
+            work = self.work
+            work.layers += len(self.nodes)
+            work.steps += self.steps
+            work.expr += METER.used - self.meter_start
         nodes = tuple(self.nodes)
         params = tuple((k, fmt(v)) for k, v in self.base_env.items())
         return Graph(
@@ -438,6 +596,10 @@ class Builder:
         return cur
 
     def item(self, item: Item, cur: int, scope: _Scope) -> int:
+        self.steps += 1
+        if self.steps > self.step_limit:
+            self.step(item.loc, scope.where, scope, 0)
+        seg = None
         if item.name is not None:
             if item.name == "input":
                 raise self.fail(
@@ -446,14 +608,15 @@ class Builder:
                     item.name,
                     scope,
                 )
+            seg = scope.named(item.name)
         if item.source is not None and not isinstance(item.body, Join):
-            cur = self.resolve_source(item.source, scope, scope.join(item.name or "?"))
+            cur = self.resolve_source(item.source, scope, scope.join(seg or "?"))
         body = item.body
         if isinstance(body, OpLine):
-            out = self.op_line(item, body, cur, scope)
+            out = self.op_line(item, body, cur, scope, seg)
         else:
-            if item.name is not None:
-                sub = scope.child(item.name)
+            if seg is not None:
+                sub = scope.child(seg)
             else:
                 base = _STRUCT_BASE.get(type(body), "") or getattr(body, "kind", "")
                 sub = scope if isinstance(body, If) else scope.child(scope.segment(base))
@@ -464,7 +627,7 @@ class Builder:
                 raise self.fail(
                     SpecError(f"layer name `{item.name}` is used twice in this scope", code="E207"),
                     item.loc,
-                    scope.join(item.name),
+                    scope.join(seg or item.name),
                     scope,
                 )
             scope.frame.names[item.name] = (out, id(item))
@@ -481,12 +644,12 @@ class Builder:
                 inputs.append(end)
                 branch_notes.append(f"branch {b + 1}: {self.shape_of(end)} (from line {branch[0].loc.line})")
             for src in body.sources:
-                end = self.resolve_source(src, sub, sub.prefix)
+                end = self.resolve_source(src, sub, sub.where)
                 inputs.append(end)
                 branch_notes.append(f"from {src.text}: {self.shape_of(end)}")
             notes = (f"input {self.shape_of(cur)}", *branch_notes)
             try:
-                out = self.add_node(body.kind, {}, inputs, sub.prefix, item.loc, outer)
+                out = self.add_node(body.kind, {}, inputs, sub.where, item.loc, outer)
             except ShapeError as exc:
                 exc.notes = (
                     notes
@@ -494,60 +657,60 @@ class Builder:
                     + _join_help(body.kind, [self.shape_of(i) for i in inputs])
                 )
                 raise
-            self.assert_shape(body.expect, out, sub.prefix, outer)
+            self.assert_shape(body.expect, out, sub.where, outer)
             return out
         if isinstance(body, Repeat):
             n = self.whole(
-                self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.prefix, sub),
+                self.value(body.count, _Env(sub.env, self.shape_of(cur), sub.i), sub.where, sub),
                 body.count,
                 "`repeat`",
-                sub.prefix,
+                sub.where,
                 sub,
                 0,
             )
             self.check_repeat(n, body.count, sub)
             sub.static = _SEVERAL  # every op in a repeated body occurs several times: always numbered
-            start = len(self.nodes)
+            start, steps = len(self.nodes), self.steps
             for i in range(n):
                 sub.i = i
                 cur = self.seq(body.body, cur, sub)
                 if i == 0:
-                    self.check_budget(n, len(self.nodes) - start, body.count, sub)
-            self.assert_shape(body.expect, cur, sub.prefix, outer)
+                    self.check_budget(n, len(self.nodes) - start, self.steps - steps, body.count, sub)
+            self.assert_shape(body.expect, cur, sub.where, outer)
             return cur
         if isinstance(body, If):
             env = _Env(sub.env, self.shape_of(cur), sub.i)
-            cond = self.value(body.cond, env, sub.prefix, sub)
+            cond = self.value(body.cond, env, sub.where, sub)
             if not isinstance(cond, (bool, int, Fraction)):
                 raise self.fail(
                     ExprError(f"`if:` condition must be true or false, got {fmt(cond)}", code="E303"),
                     body.cond.loc,
-                    sub.prefix,
+                    sub.where,
                     sub,
                 )
             out = self.seq(body.then if cond else body.orelse, cur, sub)
-            self.assert_shape(body.expect, out, sub.prefix or "if", outer)
+            self.assert_shape(body.expect, out, sub.where or "if", outer)
             return out
         if isinstance(body, Side):
             sub.side = True
-            start = self.resolve_source(body.source, sub, sub.prefix) if body.source is not None else cur
+            start = self.resolve_source(body.source, sub, sub.where) if body.source is not None else cur
             self.seq(body.body, start, sub)
             return cur  # a side head never changes the main chain
         if isinstance(body, Fractal):
             env = _Env(sub.env, self.shape_of(cur), sub.i)
             cols = self.whole(
-                self.value(body.columns, env, sub.prefix, sub), body.columns, "`fractal` columns", sub.prefix, sub
+                self.value(body.columns, env, sub.where, sub), body.columns, "`fractal` columns", sub.where, sub
             )
             if cols > MAX_FRACTAL:
                 raise self.fail(
                     SpecError(f"`fractal: {cols}` exceeds the limit of {MAX_FRACTAL} columns", code="E104"),
                     body.columns.loc,
-                    sub.prefix,
+                    sub.where,
                     sub,
                 )
             ends = self.fractal(cols, cur, body, sub, sub.prefix, item.loc)
             out = ends[0] if len(ends) == 1 else self.add_node(body.join, {}, ends, sub.join("join"), item.loc, sub)
-            self.assert_shape(body.expect, out, sub.prefix, outer)
+            self.assert_shape(body.expect, out, sub.where, outer)
             return out
         if isinstance(body, SubSeq):
             out = self.seq(body.body, cur, sub)
@@ -566,24 +729,29 @@ class Builder:
                     f"branch {b + 1} of `{body.kind}` is only `{only.calls[0].op}`, applied to the join's input;"
                     " in a YAML flow list [a, b] commas separate branches: put a multi-layer branch on one"
                     " `- ` line (`- conv 64 1x1, relu`)",
-                    branch[0].loc.with_path(scope.prefix),
+                    branch[0].loc.with_path(str(scope.where)),
                     code="W101",
                 )
                 self.warnings.append(warn)
                 return
 
-    def fractal(self, cols: int, cur: int, body: Fractal, scope: _Scope, prefix: str, loc: Location) -> list[int]:
+    def fractal(
+        self, cols: int, cur: int, body: Fractal, scope: _Scope, prefix: LayerPath | None, loc: Location
+    ) -> list[int]:
         """The column outputs of a ``cols``-column fractal block, before its final join.
 
         f1(z) = unit(z); f(C)(z) = join(f(C-1)(f(C-1)(z)), unit(z)); joins that meet at the
         same depth are merged into one, as in the paper's figure.
         """
-        unit = _Scope(f"{prefix}.col{cols}", scope.env, scope.frame, scope.chain, scope.active, {}, scope.i, scope.side)
+        unit = _Scope(
+            LayerPath(prefix, f"col{cols}"), scope.env, scope.frame, scope.chain, scope.active, {}, scope.i, scope.side
+        )
         if cols == 1:
             return [self.seq(body.body, cur, unit)]
-        first = self.fractal(cols - 1, cur, body, scope, f"{prefix}.top", loc)
-        mid = first[0] if len(first) == 1 else self.add_node(body.join, {}, first, f"{prefix}.top.join", loc, scope)
-        second = self.fractal(cols - 1, mid, body, scope, f"{prefix}.bottom", loc)
+        top = LayerPath(prefix, "top")
+        first = self.fractal(cols - 1, cur, body, scope, top, loc)
+        mid = first[0] if len(first) == 1 else self.add_node(body.join, {}, first, LayerPath(top, "join"), loc, scope)
+        second = self.fractal(cols - 1, mid, body, scope, LayerPath(prefix, "bottom"), loc)
         return second + [self.seq(body.body, cur, unit)]
 
     def check_repeat(self, n: int, arg: Arg, scope: _Scope) -> None:
@@ -591,7 +759,7 @@ class Builder:
             raise self.fail(
                 SpecError(f"repeat={n:,} exceeds the limit of {MAX_REPEAT:,}", code="E104"),
                 arg.loc,
-                scope.prefix,
+                scope.where,
                 scope,
             )
         self.iterations += n
@@ -603,33 +771,34 @@ class Builder:
                     code="E104",
                 ),
                 arg.loc,
-                scope.prefix,
+                scope.where,
                 scope,
             )
 
-    def check_budget(self, n: int, per: int, arg: Arg, scope: _Scope) -> None:
-        if per and len(self.nodes) + (n - 1) * per > MAX_NODES:
-            raise self.fail(
-                SpecError(
-                    f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,} layers", code="E104"
-                ),
-                arg.loc,
-                scope.prefix,
-                scope,
-            )
+    def check_budget(self, n: int, per: int, steps: int, arg: Arg, scope: _Scope) -> None:
+        """After the first of ``n`` iterations (``per`` layers, ``steps`` steps): stop now if the rest cannot fit."""
+        if per and len(self.nodes) + (n - 1) * per > self.layer_limit:
+            if self.layer_limit == MAX_NODES:
+                message = f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,} layers"
+            else:
+                message = f"repeating {n:,} times {per:,} layers: {self.too_many_layers()}"
+            raise self.fail(SpecError(message, code="E104"), arg.loc, scope.where, scope)
+        if self.steps + (n - 1) * steps > self.step_limit:
+            self.step(arg.loc, scope.where, scope, (n - 1) * steps)
 
-    def op_line(self, item: Item, line: OpLine, cur: int, scope: _Scope) -> int:
+    def op_line(self, item: Item, line: OpLine, cur: int, scope: _Scope, seg: str | None = None) -> int:
+        """An op line; ``seg`` is the path segment of a named line (its name, numbered in a repeated body)."""
         calls = line.calls
-        if item.name is not None and len(calls) == 1:
-            cur = self.call(calls[0], cur, scope, name=item.name)
-            self.assert_shape(line.expect, cur, scope.join(item.name), scope)
+        if seg is not None and len(calls) == 1:
+            cur = self.call(calls[0], cur, scope, name=seg)
+            self.assert_shape(line.expect, cur, scope.join(seg), scope)
             return cur
-        sub = scope.child(item.name) if item.name is not None else scope
+        sub = scope.child(seg) if seg is not None else scope
         if sub.static is None:
             sub.static = _static_counts((Item(None, line, item.loc),))
         for call in calls:
             cur = self.call(call, cur, sub)
-        what = scope.join(item.name) if item.name else self.nodes[cur].path if cur != INPUT else "input"
+        what: PathLike = scope.join(seg) if seg else self.nodes[cur].ref if cur != INPUT else "input"
         self.assert_shape(line.expect, cur, what, scope)
         return cur
 
@@ -652,7 +821,7 @@ class Builder:
                     code="E201",
                 ),
                 call.loc,
-                scope.join(name) if name else scope.prefix,
+                scope.join(name) if name else scope.where,
                 scope,
             )
         if src is not None:
@@ -660,7 +829,7 @@ class Builder:
         if rep is None:
             return self.once(call, lt, block, cur, scope, name, scope.i)
         n = self.whole(
-            self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.prefix, scope),
+            self.value(rep, _Env(scope.env, self.shape_of(cur), scope.i), scope.where, scope),
             rep,
             "`repeat`",
             scope.join(name or call.op),
@@ -671,11 +840,11 @@ class Builder:
         sub = scope.child(name) if name is not None else scope
         if name is not None:
             sub.static = _SEVERAL
-        start = len(self.nodes)
+        start, steps = len(self.nodes), self.steps
         for i in range(n):
             cur = self.once(call, lt, block, cur, sub, None, i)
             if i == 0:
-                self.check_budget(n, len(self.nodes) - start, rep, scope)
+                self.check_budget(n, len(self.nodes) - start, self.steps - steps, rep, scope)
         return cur
 
     def once(
@@ -690,13 +859,16 @@ class Builder:
     ) -> int:
         base = lt.name if lt is not None else call.op
         path = scope.join(name) if name is not None else scope.join(scope.segment(base))
+        self.steps += 1
+        if self.steps > self.step_limit:
+            self.step(call.loc, path, scope, 0)
         env = _Env(scope.env, self.shape_of(cur), i)
         if block is not None:
             return self.block_call(call, block, cur, scope, path, env, i)
         assert lt is not None
         return self.builtin(call, lt, cur, scope, path, env)
 
-    def prepare(self, call: Call, lt: L.LayerType, path: str, scope: _Scope) -> list[tuple[L.ArgSpec, Arg | None]]:
+    def prepare(self, call: Call, lt: L.LayerType, path: PathLike, scope: _Scope) -> list[tuple[L.ArgSpec, Arg | None]]:
         """Which written value (or default) feeds each argument of ``lt``: checked once per call site."""
         given: dict[str, Arg] = {}
         pos = lt.positional
@@ -747,7 +919,7 @@ class Builder:
             plan.append((spec, source))
         return plan
 
-    def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: str, env: _Env) -> int:
+    def builtin(self, call: Call, lt: L.LayerType, cur: int, scope: _Scope, path: PathLike, env: _Env) -> int:
         plan = self.plans.get(id(call))
         if plan is None:
             plan = self.plans[id(call)] = self.prepare(call, lt, path, scope)
@@ -778,7 +950,7 @@ class Builder:
         return self.add_node(lt.name, attrs, [cur], path, call.loc, scope)
 
     def block_call(
-        self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: str, env: _Env, i: int | None
+        self, call: Call, block: BlockDef, cur: int, scope: _Scope, path: LayerPath, env: _Env, i: int | None
     ) -> int:
         if block.name in scope.active:
             cycle = " -> ".join((*scope.active[scope.active.index(block.name) :], block.name))
@@ -850,7 +1022,7 @@ class _Binder:
 
     __slots__ = ("builder", "env", "path", "scope")
 
-    def __init__(self, builder: Builder, env: _Env, path: str, scope: _Scope) -> None:
+    def __init__(self, builder: Builder, env: _Env, path: PathLike, scope: _Scope) -> None:
         self.builder, self.env, self.path, self.scope = builder, env, path, scope
 
     def value(self, arg: Arg) -> Value:
@@ -932,9 +1104,12 @@ def _is_elementwise(op: str) -> bool:
 
 
 def resolve_params(
-    spec: ArchitectureSpec, variant: str | None = None, sets: Mapping[str, str] | None = None
+    spec: ArchitectureSpec,
+    variant: str | None = None,
+    sets: Mapping[str, str] | None = None,
+    work: Work | None = None,
 ) -> tuple[dict[str, Value], Shape]:
-    """Top-level params after the variant and ``--set`` overrides, and the input shape."""
+    """Top-level params after the variant and ``--set`` overrides, and the input shape (charged to ``work``)."""
     texts: dict[str, Arg] = dict(spec.params)
     input_dims = spec.input.dims
     if variant is not None:
@@ -961,11 +1136,18 @@ def resolve_params(
         texts[name] = Arg(text, Location("--set"))
     env: dict[str, Value] = {}
     shape = Shape(input_dims)
-    for name, arg in texts.items():
-        scope = _Scope("params", env, _Frame(), (), ())
-        builder = Builder.__new__(Builder)
-        builder.file = spec.file
-        env[name] = Builder.value(builder, arg, _Env(env, shape), f"params.{name}", scope)
+    work = Work() if work is None else work
+    builder = Builder.__new__(Builder)  # only for value(): no layers are built
+    builder.file = spec.file
+    builder.work = work
+    start = METER.used
+    builder.expr_limit = start + MAX_FILE_EXPR - work.expr
+    scope = _Scope(LayerPath(None, "params"), env, _Frame(), (), ())
+    try:
+        for name, arg in texts.items():
+            env[name] = builder.value(arg, _Env(env, shape), f"params.{name}", scope)
+    finally:
+        work.expr += METER.used - start
     return env, shape
 
 
@@ -976,15 +1158,20 @@ def build_graph(
     sets: Mapping[str, str] | None = None,
     input_shape: Shape | None = None,
     no_bias: bool = False,
+    work: Work | None = None,
 ) -> Graph:
     """Expand ``spec`` (with a variant, ``--set`` overrides and an input override) into a :class:`Graph`.
 
     Inline ``=>`` assertions are checked only for the spec as written (no variant, no
-    overrides), since variants and what-ifs legitimately change shapes.
+    overrides), since variants and what-ifs legitimately change shapes. ``work`` carries the file's budgets
+    across builds (``check`` passes one for the spec and all its variants); by default the build has them to
+    itself.
     """
-    env, shape = resolve_params(spec, variant, sets)
+    work = Work() if work is None else work
+    env, shape = resolve_params(spec, variant, sets, work)
     if input_shape is not None:
         shape = input_shape
     check_inline = variant is None and not sets and input_shape is None
-    graph = Builder(spec, env, shape, no_bias=no_bias, check_inline=check_inline).build()
-    return replace(graph, variant=variant)
+    graph = Builder(spec, env, shape, no_bias=no_bias, check_inline=check_inline, work=work).build()
+    title = spec.variant(variant).title if variant is not None else None
+    return replace(graph, variant=variant, name=title or graph.name, own_title=title is not None)

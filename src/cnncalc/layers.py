@@ -322,13 +322,15 @@ def _windows(
     ):
         span = dd * (kk - 1) + 1
         axis_name = "height" if axis == 0 else "width"
-        if n + p0 + p1 < span:
+        win = window_out(n, kk, ss, p0, p1, dd, ceil)
+        # In ceil mode a window may overhang the end by less than the stride (PyTorch's ceil_mode: 3 -> 1 for a
+        # kernel of 4 at stride 2); otherwise the kernel must fit in the padded input.
+        if n + p0 + p1 < span and (not ceil or win.out < 1):
             what = f"{kk}-pixel kernel" if dd == 1 else f"{kk}-pixel kernel dilated to {span}"
             raise ShapeError(
                 f"{axis_name} {n}+{p0}+{p1} (input {x}) is smaller than the {what}; the output would be empty",
                 code="E401",
             )
-        win = window_out(n, kk, ss, p0, p1, dd, ceil)
         if rounding == "exact" and not win.whole:
             fit = _nearest_fit(n, kk, ss, p0 + p1, dd)
             raise ShapeError(
@@ -590,9 +592,29 @@ register(
 def _pool_shape(name: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
     def shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
         h, w = sliding(name, a, ins[0], ctx, ceil=a["ceil"])
+        _pool_pad(name, a, ctx.info["pads"])
         return Shape.spatial(h, w, ins[0].c)
 
     return shape
+
+
+def _pool_pad(name: str, a: Attrs, pads: tuple[int, int, int, int]) -> None:
+    """PyTorch's pooling refuses a ``padding=`` above half the kernel (kernel // 2, whatever the dilation).
+
+    Only ``P`` and ``PhxPw`` are PyTorch's pool padding; per-side padding (``nn.ZeroPad2d`` before the pool) and
+    TensorFlow's ``same`` are not limited.
+    """
+    if not isinstance(a["pad"], (int, Dim)):
+        return
+    kh, kw = pair(a["kernel"])
+    for p, k in zip(pads, (kh, kh, kw, kw)):
+        if p > k // 2:
+            how = f"pad={a['pad']}"
+            raise ShapeError(
+                f"`{name}` {how} is more than half its {kh}x{kw} kernel, which PyTorch's pooling refuses"
+                f" (at most kernel // 2 = {k // 2} per side)",
+                code="E401",
+            )
 
 
 def _window_area(a: Attrs) -> int:
@@ -803,6 +825,13 @@ register(
         elementwise=True,
     )
 )
+
+
+def _lrn_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    _spatial("lrn", ins[0])  # PyTorch's LocalResponseNorm needs channels apart from positions (3-D or more)
+    return ins[0]
+
+
 register(
     LayerType(
         "lrn",
@@ -813,7 +842,7 @@ register(
             ArgSpec("beta", NUMBER, Fraction(3, 4)),
             ArgSpec("k", NUMBER, 1),
         ),
-        _same,
+        _lrn_shape,
         ops=lambda a, i, o: o.numel * (a["size"] + 3),
         ops_doc="size + 3 per element (window sum of squares, scale, power, divide)",
         explain=lambda a, i, o, info: [
@@ -919,6 +948,7 @@ register(
 
 
 def _shuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
+    _spatial("shuffle", ins[0])  # PyTorch's ChannelShuffle needs an N x C x H x W input
     if ins[0].c % a["groups"]:
         raise ShapeError(f"shuffle groups={a['groups']} must divide the channels ({ins[0].c})", code="E402")
     return ins[0]
@@ -1019,9 +1049,11 @@ def _same_shape(kind: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
 
 
 def _mul_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
-    full = max(ins, key=lambda s: s.numel)
+    full = max(ins, key=lambda s: (s.numel, not s.is_flat))
     for s in ins:
-        if s != full and not (s.c == full.c and s.numel == s.c):
+        # a 1x1xC gate broadcasts over the H x W of an HxWxC input, never over a flat vector (PyTorch would make
+        # 1 x C x 1 x C of a flat C times a C x 1 x 1 gate)
+        if s != full and not (s.c == full.c and s.numel == s.c and not s.is_flat and not full.is_flat):
             raise ShapeError(
                 "mul inputs must have the same shape, or be 1x1xC gates of the same C: " + ", ".join(map(str, ins)),
                 code="E404",

@@ -179,6 +179,11 @@ def parse_yaml(text: str, file: str) -> YNode | None:
         lines = text.splitlines()
         if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
             problem += " (a tab: indent with spaces, not tabs)"
+        elif mark is not None and mark.line < len(lines) and "={" in lines[mark.line] and "mapping values" in problem:
+            problem += (
+                " (`: ` inside a layer line ends it in YAML: write `pad={top:0,bottom:1,left:0,right:1}`"
+                " without spaces, or put the whole line in quotes)"
+            )
         raise SpecError(f"YAML syntax error: {problem}", _mark_loc(file, mark), code="E101") from None
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
@@ -405,6 +410,7 @@ class Variant:
     input: ShapeAssert | None
     loc: Location = field(compare=False, repr=False)
     accuracy: tuple[tuple[str, str], ...] = ()  # overrides the spec's `accuracy:` entries
+    title: str | None = None  # the variant's own display name (`name:`), e.g. "VGG-13 (configuration B)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +458,10 @@ def did_you_mean(name: str, choices: object) -> str:
 
 _BRACKETS = re.compile(r"[()\[\]{}]")
 _TOKEN = re.compile(r"\S+")
-_KEYVAL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(?!=)")
+_KEYVAL = re.compile(r"([^\W\d]\w*)=(?!=)")  # any letters, so that `strïde=2` is an unknown keyword
+#: Names an expression gives a meaning of its own: a parameter called so would be shadowed.
+RESERVED = ("in_h", "in_w", "in_c", "i", "true", "false", "True", "False")
+_CLOSE = {")": "(", "]": "[", "}": "{"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SHAPE = re.compile(r"\s*(\d[\d_]*)\s*(?:[x×]\s*(\d[\d_]*)\s*[x×]\s*(\d[\d_]*))?\s*\Z")
 
@@ -484,6 +493,27 @@ def split_top(text: str, sep: str) -> list[tuple[str, int]]:
         i += 1
     parts.append((text[start:], start))
     return parts
+
+
+def unbalanced(text: str) -> tuple[int, str, int | None] | None:
+    """The first bracket of ``text`` that does not pair up: (its offset, what is wrong, the offset of the opening
+    bracket it fails to close); None when all pair up."""
+    if not _BRACKETS.search(text):
+        return None
+    stack: list[tuple[int, str]] = []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            stack.append((i, ch))
+        elif ch in _CLOSE:
+            if not stack:
+                return i, f"`{ch}` closes no bracket", None
+            at, opening = stack.pop()
+            if opening != _CLOSE[ch]:
+                return i, f"`{ch}` does not close the `{opening}`", at
+    if stack:
+        at, opening = stack[-1]
+        return at, f"`{opening}` is never closed", None
+    return None
 
 
 def split_tokens(text: str) -> list[tuple[str, int]]:
@@ -547,6 +577,13 @@ def parse_shape(text: str, loc: Location) -> ShapeAssert:
     return ShapeAssert(dims, text.strip(), loc)
 
 
+def _reserved(name: str, what: str) -> str:
+    meaning = {"in_h": "the input height", "in_w": "the input width", "in_c": "the input channels"}.get(
+        name, "the repeat index" if name == "i" else "a truth value"
+    )
+    return f"`{name}` is a built-in name ({meaning}) and cannot be a {what}; rename it"
+
+
 class _Reader:
     """Turns the YAML node tree into the syntax tree."""
 
@@ -568,11 +605,24 @@ class _Reader:
     def op_line(self, node: YNode) -> OpLine:
         text = node.text
         expect = None
+        bad = unbalanced(text)
+        if bad is not None:
+            at, what, opening = bad
+            if opening is not None and (node.plain or node.quote):
+                what += f" at column {self.token_loc(node, opening).column}"
+            raise SpecError(f"unbalanced brackets: {what}", self.token_loc(node, at), code="E108")
         arrow = split_top(text, "=>")
         if len(arrow) > 2:
             raise SpecError("more than one `=>` in a line", self.token_loc(node, arrow[2][1] - 2), code="E108")
         if len(arrow) == 2:
             shape_text, off = arrow[1]
+            if not arrow[0][0].strip():
+                raise SpecError(
+                    f"`=> {shape_text.strip()}` states the shape of no layer: put it after the layers of a line"
+                    f" (`- conv 8 3x3 => {shape_text.strip()}`)",
+                    self.token_loc(node, off - 2),
+                    code="E108",
+                )
             expect = parse_shape(shape_text, self.token_loc(node, off + len(shape_text) - len(shape_text.lstrip())))
             text = arrow[0][0]
         calls = []
@@ -600,14 +650,34 @@ class _Reader:
                 value = tok[m.end() :]
                 if not value:
                     raise SpecError(f"`{key}=` has no value", tloc, code="E108")
-                kwargs.append(
-                    (key, Arg(value, tloc.shifted(m.end()), key_loc=tloc, exact=node.plain or bool(node.quote)))
-                )
+                kwargs.append((key, self.inline_arg(value, tloc.shifted(m.end()), node, key_loc=tloc)))
             else:
                 if kwargs:
                     raise SpecError(f"positional value {tok!r} after keyword values in `{op}`", tloc, code="E108")
-                args.append(Arg(tok, tloc, exact=node.plain or bool(node.quote)))
+                args.append(self.inline_arg(tok, tloc, node))
         return Call(op, tuple(args), tuple(kwargs), loc)
+
+    def inline_arg(self, text: str, loc: Location, node: YNode, key_loc: Location | None = None) -> Arg:
+        """A value written in an op line; ``{top: 0, bottom: 1}`` becomes a mapping, as in the long form."""
+        exact = node.plain or bool(node.quote)
+        if not (text.startswith("{") and text.endswith("}")):
+            return Arg(text, loc, key_loc=key_loc, exact=exact)
+        pairs: list[tuple[str, Arg]] = []
+        for part, off in split_top(text[1:-1], ","):
+            ploc = loc.shifted(1 + off + len(part) - len(part.lstrip())) if exact else loc
+            key, colon, value = part.partition(":")
+            if not colon or not _IDENT.match(key.strip()) or not value.strip():
+                raise SpecError(
+                    f"expected `key: value` in {text!r}, got {part.strip()!r}"
+                    " (a per-side padding reads {top: 0, bottom: 1, left: 0, right: 1})",
+                    ploc,
+                    code="E108",
+                )
+            if any(k == key.strip() for k, _ in pairs):
+                raise SpecError(f"`{key.strip()}` given twice in {text!r}", ploc, code="E202")
+            vloc = ploc.shifted(len(part.strip()) - len(value.lstrip())) if exact else loc
+            pairs.append((key.strip(), Arg(value.strip(), vloc, key_loc=ploc, exact=exact)))
+        return Arg(text, loc, mapping=tuple(pairs), key_loc=key_loc, exact=exact)
 
     def arg(self, node: YNode, what: str) -> Arg:
         if node.kind == "map":
@@ -628,6 +698,8 @@ class _Reader:
 
     def seq(self, node: YNode, what: str) -> Seq:
         if node.kind == "str":
+            if not node.text.strip():
+                raise SpecError(f"{what} is empty: it needs at least one layer", node.loc, code="E109")
             return (Item(None, self.op_line(node), node.loc),)
         if node.kind == "map":
             return (self.item(node),)
@@ -637,6 +709,10 @@ class _Reader:
 
     def item(self, node: YNode) -> Item:
         if node.kind == "str":
+            if not node.text.strip():
+                raise SpecError(
+                    "an empty entry in a layer list: write a layer, or delete the `-`", node.loc, code="E109"
+                )
             return Item(None, self.op_line(node), node.loc)
         if node.kind == "seq":
             return Item(None, SubSeq(self.seq(node, "a nested list"), None), node.loc)
@@ -658,6 +734,8 @@ class _Reader:
         if not _IDENT.match(name):
             raise SpecError(f"layer name {name!r} must be an identifier (letters, digits, _)", key.loc, code="E110")
         if value.kind == "str":
+            if not value.text.strip():
+                raise SpecError(f"layer `{name}` is empty: it needs at least one layer", key.loc, code="E109")
             return Item(name, self.op_line(value), key.loc)
         if value.kind == "seq":
             return Item(name, SubSeq(self.seq(value, f"`{name}`"), None), key.loc)
@@ -773,6 +851,8 @@ class _Reader:
                     pname = pname.strip()
                     if not _IDENT.match(pname):
                         raise SpecError(f"bad block parameter {part.strip()!r}", ploc, code="E113")
+                    if pname in RESERVED:
+                        raise SpecError(_reserved(pname, "block parameter"), ploc, code="E206")
                     if any(p == pname for p, _ in params):
                         raise SpecError(f"block parameter `{pname}` given twice", ploc, code="E113")
                     if not eq and any(d is not None for _, d in params):
@@ -797,6 +877,13 @@ class _Reader:
             out.append((k.text, self.arg(v, k.text)._replace(key_loc=k.loc)))
         return tuple(out)
 
+    def params(self, node: YNode) -> tuple[tuple[str, Arg], ...]:
+        out = self.named_args(node, "`params`")
+        for name, arg in out:
+            if name in RESERVED:
+                raise SpecError(_reserved(name, "parameter"), arg.where, code="E206")
+        return out
+
     def variants(self, node: YNode) -> tuple[Variant, ...]:
         if node.kind != "map":
             raise SpecError(f"`variants:` must be a mapping, got {node.describe()}", node.loc, code="E114")
@@ -806,6 +893,7 @@ class _Reader:
             shape = None
             rest = []
             accuracy: tuple[tuple[str, str], ...] = ()
+            title: str | None = None
             for pname, arg in params:
                 if pname == "accuracy":
                     if arg.mapping is None:
@@ -817,9 +905,11 @@ class _Reader:
                     accuracy = tuple((key, a.text) for key, a in arg.mapping)
                 elif pname == "input":
                     shape = parse_input(arg.text, arg.loc, f"variant `{k.text}`: `input:`")
+                elif pname == "name":
+                    title = arg.text
                 else:
                     rest.append((pname, arg))
-            out.append(Variant(k.text, tuple(rest), shape, k.loc, accuracy))
+            out.append(Variant(k.text, tuple(rest), shape, k.loc, accuracy, title))
         return tuple(out)
 
     def expect_value(self, node: YNode, source: str) -> ExpectValue:
@@ -941,7 +1031,7 @@ class _Reader:
             name=texts["name"] or Path(self.file).stem,
             input=input_shape,
             layers=self.seq(root.get("layers"), "`layers`"),  # type: ignore[arg-type]
-            params=self.named_args(pnode, "`params`") if pnode is not None else (),
+            params=self.params(pnode) if pnode is not None else (),
             variants=self.variants(vnode) if vnode is not None else (),
             defaults=tuple(defaults),
             blocks=self.blocks(bnode) if bnode is not None else (),
