@@ -28,8 +28,8 @@ from .perf import without_gc
 #: Spaces between columns.
 GAP = 2
 #: Shrinkable columns first shorten to this many characters (step 1), then at most to the hard minimum (step 3).
-SOFT_MIN = {"middle": 28, "end": 24, "wrap": 24}
-HARD_MIN = {"middle": 11, "end": 10, "wrap": 12}
+SOFT_MIN = {"middle": 24, "end": 24, "wrap": 24, "label": 8}
+HARD_MIN = {"middle": 11, "end": 10, "wrap": 12, "label": 6}
 #: Prose without a width (a pipe, a file) wraps at the widest table of its document, but at least here.
 PROSE_WIDTH = 100
 
@@ -81,8 +81,8 @@ class Table:
     """A plain table: a rule under the header and above the footer; laid out for a width when printed.
 
     ``fit`` says per column how it may shorten: ``""`` not at all, ``"middle"`` (paths), ``"end"`` (prose cut
-    with an ellipsis), ``"wrap"`` (prose over several lines), ``"number"`` (exact numbers, rounded as a last
-    resort). ``drop`` gives per column its place in the order columns are left out (1 first; 0 never).
+    with an ellipsis), ``"label"`` (short words such as op names, cut with an ellipsis), ``"wrap"`` (prose over
+    several lines), ``"number"`` (exact numbers, rounded as a last resort). ``drop`` gives per column its place in the order columns are left out (1 first; 0 never).
     """
 
     headers: Sequence[str]
@@ -248,6 +248,7 @@ def render(doc: Sequence[Block], width: int | None, ell: str = "…") -> list[Li
 SGR = {"bold": "\x1b[1m", "dim": "\x1b[2m"}
 
 
+@without_gc
 def to_text(lines: Sequence[Line], colour: bool = False) -> str:
     """The lines joined, with ANSI styles when ``colour``."""
     if not colour:

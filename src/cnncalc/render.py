@@ -168,7 +168,7 @@ def _memo(fn: Callable[..., str], keys: Iterable[Any]) -> Iterable[str]:
 
 COLUMNS: tuple[Column, ...] = (
     Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle", layers=_get("path")),
-    Column("op", "left", lambda r: r.op, drop=3, layers=_get("op")),
+    Column("op", "left", lambda r: r.op, fit="label", drop=3, layers=_get("op")),
     Column(
         "output HxWxC",
         "right",
@@ -290,8 +290,7 @@ def conventions_line(report: Report) -> str:
 
 
 def _title(report: Report) -> str:
-    name = f"{report.variant} (variant of {report.name})" if report.variant else report.name
-    return f"{name}: input {report.input} -> output {report.output}"
+    return f"{report.title}: input {report.input} -> output {report.output}"
 
 
 #: A ``show`` table longer than this suggests ``--depth``.
