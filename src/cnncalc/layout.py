@@ -206,8 +206,11 @@ class Table:
             out.append((rule, None))
             emit(self.footer, "bold")
         notes = []
-        # a one-letter header (compare's "x", the ratio) goes with the column before it: not named again
-        dropped = list(dict.fromkeys(h for j, h in enumerate(self.headers) if j not in active and len(h) > 1))
+        # named in the order they were left out; a one-letter header (compare's "x", the ratio) goes with its
+        # column and is not named again
+        drop = list(self.drop) or [0] * len(self.headers)
+        gone = sorted((j for j in range(len(self.headers)) if j not in active), key=lambda j: drop[j])
+        dropped = list(dict.fromkeys(self.headers[j] for j in gone if len(self.headers[j]) > 1))
         if dropped:
             notes.append(
                 f"left out to fit {width} columns: {', '.join(dropped)} (--width or a wider terminal shows them)"
