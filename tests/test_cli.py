@@ -294,3 +294,4 @@ def test_help_states_the_exit_codes(cli: Cli) -> None:
     assert "Exit status: 0 success; 1 a spec has an error" in text and "2 a usage error" in text
     assert cli("show", "/nonexistent/net.yaml", code=1).stderr.startswith("/nonexistent/net.yaml: error:")
     assert "does not exist" in cli("check", "/nonexistent/net.yaml", code=2).stderr
+    assert "`cnncalc show -` reads a spec from standard input" in cli("check", "-", code=2).stderr

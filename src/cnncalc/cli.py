@@ -473,6 +473,10 @@ def compare(
 def _expand(paths: tuple[str, ...]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
+        if p == STDIN:
+            raise click.BadParameter(
+                "check reads files and folders; `cnncalc show -` reads a spec from standard input", param_hint="PATH"
+            )
         path = Path(p)
         if path.is_dir():
             files.extend(sorted(q for q in path.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
