@@ -13,7 +13,8 @@ Budgets (issue "Instant and linear"):
 2. A plain ``show`` imports nothing heavy (numpy, jsonschema, matplotlib, torch).
 3. A generated 100,000-layer spec (chains, residual branches, concat, repeats) is analysed in at most 3 s,
    and time(100,000) / time(10,000) is at most 12; peak memory grows linearly.
-4. ``cnncalc check architectures/`` over the whole library, in one process, in under 1 s.
+4. ``cnncalc check architectures/`` over the whole library (every torchvision CNN, issue "Every CNN in torchvision"),
+   in one process, in at most 1.5 s.
 5. ``show`` of the generated 100,000-layer spec: drawing the table (rows, layout for a width, the text) costs at
    most half of reading and counting the spec (it was 8.8 of 14 s with rich).
 
@@ -247,7 +248,7 @@ def main() -> int:
         )
     )
     lib = check_library()
-    rows.append(("check architectures/ (in one process)", f"{lib:.2f} s", "< 1 s", lib < 1.0))
+    rows.append(("check architectures/ (in one process)", f"{lib:.2f} s", "<= 1.5 s", lib <= 1.5))
 
     width = max(len(r[0]) for r in rows)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}")
