@@ -283,10 +283,24 @@ def conventions_line(report: Report) -> str:
     return (
         f"{bias}; params = weights {num(t.weights)} + biases {num(t.biases)} (incl. BN gamma/beta); "
         f"buffers (BN running stats, fixed values) {num(t.buffers)}, not params; "
-        f"MACs = multiply-accumulates of conv and fc; "
+        f"MACs = multiply-accumulates of {_counted(report)}; "
         f"FLOPs = 2 x MACs = {num(t.flops)}; activations = output elements; {batch}; "
         f"rounding: {report.rounding}"
     )
+
+
+def _counted(report: Report) -> str:
+    """The ops of this network that multiply-accumulate, as the registry says (``conv and fc``)."""
+    from .layers import LAYER_TYPES
+
+    seen: dict[str, None] = {}
+    for r in report.layers:
+        if r.op not in seen and LAYER_TYPES[r.op].macs_doc != "0":
+            seen[r.op] = None
+    ops = list(seen)
+    if not ops:
+        return "no layer here (0)"
+    return ops[0] if len(ops) == 1 else f"{', '.join(ops[:-1])} and {ops[-1]}"
 
 
 def _title(report: Report) -> str:
