@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from pathlib import Path
+
 import pytest
 
+from cnncalc import graph
+from cnncalc.analysis import analyze, check_spec_file
 from cnncalc.errors import CnncalcError, ExpectationError, ShapeError, SpecError, UnknownNameError
-from cnncalc.graph import build_graph
+from cnncalc.graph import LayerPath, build_graph
 from cnncalc.spec import parse_spec
 from tests.helpers import run
 
@@ -144,3 +149,182 @@ def test_residual_mismatch_suggests_the_projection() -> None:
         run(text)
     want = "help: the shortcut must map 56x56x64 to 28x28x128; use a projection such as `conv 128 1x1 stride=2, bn`"
     assert want in str(info.value)
+
+
+# --------------------------------------------------------------------------- issue 11: valid specs, PyTorch's validity
+
+
+def test_whole_valued_rationals_are_whole() -> None:
+    rep = run(
+        "input: 16x16x3\nparams: {alpha: 0.5}\nlayers:\n  - conv 64*alpha 1x1\n  - conv 0.29*100 3x3 pad=1\n"
+        "  - conv (0.1+0.2)*10 3x3 pad=1\n  - conv .5*20 (4*alpha)x(4*alpha)\n"
+    )
+    assert [r.output.c for r in rep.layers] == [32, 29, 3, 10]
+    kernel = rep.layers[3].attrs["kernel"]
+    assert (kernel.a, kernel.b) == (2, 2) and type(kernel.a) is int  # not Fraction(2, 1)
+    assert all(type(r.attrs["out"]) is int for r in rep.layers)
+    assert rep.layers[0].params == 3 * 32 + 32
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"conv 4 3x3 pad={top: 0, bottom: 1, left: 0, right: 1}"',  # the README's form, the line quoted
+        "conv 4 3x3 pad={top:0,bottom:1,left:0,right:1}",  # plain YAML: no space after the colons
+        "{op: conv, out: 4, kernel: 3x3, pad: {top: 0, bottom: 1, left: 0, right: 1}}",  # the long form
+    ],
+)
+def test_per_side_padding_in_an_op_line(line: str) -> None:
+    rep = run(f"input: 8x8x3\nlayers:\n  - {line}\n")
+    (conv,) = rep.layers
+    assert conv.attrs["pad"] == (0, 1, 0, 1)
+    assert str(conv.output) == "7x7x4"  # (8 + 0 + 1 - 3) + 1 = 7 on both axes
+
+
+def test_per_side_padding_of_zeropad_by_position() -> None:
+    rep = run("input: 8x8x3\nlayers:\n  - zeropad {top:1,bottom:0,left:2,right:0}\n")
+    assert str(rep.output) == "9x10x3"
+
+
+def test_named_layers_in_a_repeat_get_a_path_each() -> None:
+    text = (
+        "input: 8x8x3\nlayers:\n  - repeat: 3\n    do:\n      - x: conv 4 3x3 pad=1\n      - relu\n"
+        "      - y:\n          add: [identity]\n          from: x\n"
+    )
+    rep = run(text)
+    paths = [r.path for r in rep.layers]
+    assert paths[:4] == ["repeat.x#1", "repeat.relu#1", "repeat.y#1.b1.identity", "repeat.y#1"]
+    assert len(set(paths)) == len(paths) == 12
+    assert [r.path for r in rep.find("repeat.x#2")] == ["repeat.x#2"]
+    assert rep.find("repeat.x") == []  # no longer the sum of three layers
+    adds = [r for r in rep.layers if r.op == "add"]
+    assert [rep.layers[a.sources[1]].path for a in adds] == ["repeat.x#1", "repeat.x#2", "repeat.x#3"]
+
+
+def test_named_layer_in_a_repeat_by_keyword_and_in_if_branches() -> None:
+    rep = run(
+        "input: 8x8x3\nlayers:\n  - repeat: 2\n    do:\n      - if: i == 0\n        then:\n          - a: conv 4 1x1\n"
+        "        else:\n          - b: conv 4 3x3 pad=1\n  - z: relu repeat=2\n"
+    )
+    assert [r.path for r in rep.layers] == ["repeat.a#1", "repeat.b#1", "z.relu#1", "z.relu#2"]
+    assert [r.params for r in rep.layers[:2]] == [3 * 4 + 4, 9 * 4 * 4 + 4]
+
+
+def test_a_parameter_cannot_take_a_built_in_name() -> None:
+    for text in ("params: {in_c: 5}\nlayers: [conv in_c 1x1]", "blocks: {'b(c, in_h=1)': conv c 1x1}\nlayers: [b 4]"):
+        with pytest.raises(SpecError, match="is a built-in name") as info:
+            run("input: 8x8x3\n" + text + "\n")
+        assert info.value.code == "E206" and info.value.location is not None
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        ("maxpool 3 stride=2 pad=1", "2x2x1"),  # at most kernel // 2: allowed
+        ("avgpool 4 stride=1 pad=2", "4x4x1"),
+        ("maxpool 4 stride=2 ceil=true", "1x1x1"),  # PyTorch: the window may overhang by less than the stride
+        ("maxpool 5 stride=4 ceil=true", "1x1x1"),
+        ("avgpool 4 stride=2 ceil=true", "1x1x1"),
+        ("maxpool 3 stride=2 pad={top:2,bottom:2,left:0,right:0}", "3x1x1"),  # ZeroPad2d + pool: not limited
+        ("maxpool 2 stride=3 pad=same", "1x1x1"),
+    ],
+)
+def test_pooling_as_pytorch_accepts(layer: str, shape: str) -> None:
+    assert str(run(f"input: 3x3x1\nlayers:\n  - {layer}\n").output) == shape
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ("maxpool 3 stride=2 pad=2", "pad=2 is more than half its 3x3 kernel, which PyTorch's pooling refuses"),
+        ("maxpool 3 stride=1 pad=2 dilation=2", "pad=2 is more than half its 3x3 kernel"),  # dilation does not help
+        ("avgpool 2x4 pad=0x3", "pad=0x3 is more than half its 2x4 kernel"),
+        ("subsample_pool 2 pad=2", "pad=2 is more than half"),
+        ("maxpool 4 stride=2", "smaller than the 4-pixel kernel"),  # floor mode: no overhang
+        ("maxpool 5 stride=2 ceil=true", "smaller than the 5-pixel kernel"),  # PyTorch: output size too small
+    ],
+)
+def test_pooling_as_pytorch_refuses(layer: str, message: str) -> None:
+    with pytest.raises(ShapeError, match=message) as info:
+        run(f"input: 3x3x1\nlayers:\n  - {layer}\n")
+    assert info.value.code == "E401" and info.value.location is not None
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ("fc 12, lrn 5", "`lrn` needs an HxWxC input"),
+        ("fc 12, shuffle 3", "`shuffle` needs an HxWxC input"),
+    ],
+)
+def test_flat_vectors_have_no_channels_to_normalise_or_shuffle(layers: str, message: str) -> None:
+    with pytest.raises(ShapeError, match=message) as info:
+        run(f"input: 8x8x3\nlayers: [{layers}]\n")
+    assert info.value.code == "E400"
+
+
+def test_a_gate_scales_positions_of_a_map_never_a_flat_vector() -> None:
+    gate = "input: {}\nlayers:\n  - mul:\n      - {}\n      - identity\n"
+    assert str(run(gate.format("1x1x3", "identity")).output) == "1x1x3"
+    assert str(run("input: 8x8x3\nlayers:\n  - mul:\n      - identity\n      - gap\n").output) == "8x8x3"
+    assert str(run("input: 8x8x3\nlayers:\n  - gap, flatten\n  - mul: [identity, fc 3]\n").output) == "3"
+    with pytest.raises(ShapeError, match="mul mixes a flat vector and HxWxC inputs: 3, 1x1x3") as info:
+        run(gate.format("1x1x3", "flatten"))
+    assert info.value.code == "E404"
+
+
+# --------------------------------------------------------------------------- issue 11: shared paths, budgets per file
+
+
+def _deep_names(levels: int, length: int, repeat: int) -> str:
+    """Blocks nested ``levels`` deep, each called by a name of ``length`` characters; the innermost repeats relu."""
+    names = [f"b{k:02d}" + "x" * (length - 3) for k in range(levels)]
+    lines = ["input: 8x8x3", "blocks:"]
+    for k, name in enumerate(names):
+        inner = f"relu repeat={repeat}" if k == levels - 1 else f"{names[k + 1]}: {names[k + 1]}"
+        lines += [f"  {name}():", f"    - {inner}"]
+    return "\n".join([*lines, "layers:", f"  - {names[0]}: {names[0]}", ""])
+
+
+def test_layer_paths_are_shared_not_copied() -> None:
+    text = _deep_names(levels=20, length=200, repeat=5000)
+    tracemalloc.start()
+    try:
+        spec = parse_spec(text, "t.yaml")
+        rep = analyze(build_graph(spec), spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    path_text = 20 * 201 + len("relu#5000")
+    assert len(rep.layers) == 5000 and len(rep.layers[-1].path) == path_text
+    assert rep.layers[-1].path.endswith("x.relu#5000") and rep.layers[0].path.startswith("b00xx")
+    assert peak < 5000 * path_text / 4  # the paths' text alone would take 4 times this (20 MB)
+    refs = [r[0] for r in rep.layers[:2]]  # the stored path objects (LayerResult.path makes their text)
+    assert isinstance(refs[0], LayerPath) and refs[0].parent is refs[1].parent  # one parent object for siblings
+    assert str(refs[0]) == rep.layers[0].path
+    assert refs[0] == LayerPath.parse(rep.layers[0].path) and hash(refs[0]) == hash(LayerPath.parse(str(refs[0])))
+    assert refs[0] != refs[1] and refs[0] != str(refs[0])  # compared by segments, with paths only
+
+
+@pytest.mark.parametrize(
+    ("budget", "value", "message"),
+    [
+        ("MAX_FILE_LAYERS", 50, "the spec and its variants expand to more than 50 layers in all"),
+        ("MAX_FILE_STEPS", 100, "expanding this file takes more than 100 steps in all"),
+        ("MAX_FILE_EXPR", 400, "the expressions of this file take more than 400 units of work in all"),
+    ],
+)
+def test_budgets_are_per_file_over_all_variants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str, value: int, message: str
+) -> None:
+    monkeypatch.setattr(graph, budget, value)
+    variants = "".join(f"  v{k}: {{n: {20 + k}}}\n" for k in range(1, 40))
+    text = f"input: 8x8x3\nparams: {{n: 20}}\nvariants:\n{variants}layers:\n  - conv (n-n+2*4)//2 1x1 repeat=n\n"
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    build_graph(parse_spec(text, "v.yaml"))  # one configuration alone stays within every budget
+    result = check_spec_file(path)
+    assert len(result.configs) < 40, "the variants after the budget ran out are not evaluated"
+    (diag,) = result.diagnostics
+    assert diag.code == "E104" and message in diag.message and diag.location is not None
+    assert diag.location.line == 44 and diag.message.startswith(f"[variant v{len(result.configs) - 1}]")

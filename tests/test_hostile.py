@@ -182,6 +182,52 @@ def empty_block_chain(tmp: Path) -> Path:
     return _write(tmp, f"input: 8x8x3\nblocks:\n{blocks}layers:\n  - b0\n")
 
 
+def _rational_sum() -> str:
+    """``1/2+1/3+1/5+...`` over primes, about 700 characters: each evaluation adds fractions of growing size."""
+    primes = [p for p in range(2, 2000) if all(p % q for q in range(2, int(p**0.5) + 1))]
+    text = ""
+    for p in primes:
+        if len(text) + len(f"1/{p}+") > 700:
+            break
+        text += f"1/{p}+"
+    return text
+
+
+def rational_repeat(tmp: Path) -> Path:
+    """A 728-character rational expression in a 100,000-fold repeat: once 1.2 ms per iteration (minutes)."""
+    return _write(tmp, f"input: 8x8x3\nlayers:\n  - conv int({_rational_sum()}in_c) 1x1 repeat=100000\n")
+
+
+def heavy_default_no_layers(tmp: Path) -> Path:
+    """No layer at all, but a block whose default is a long rational expression, called 10**6 times."""
+    head = f"blocks:\n  b(x=int({_rational_sum()}i)):\n    - relu repeat=0\n"
+    return _write(tmp, f"input: 8x8x3\n{head}layers:\n  - repeat: 1000\n    do:\n      - b repeat=1000\n")
+
+
+def many_large_variants(tmp: Path) -> Path:
+    """300 variants of a 100,000-layer network in 5 KB: once 17 minutes of `check`."""
+    variants = "".join(f"  v{k}: {{n: {100_000 - k}}}\n" for k in range(1, 301))
+    return _write(tmp, f"input: 8x8x3\nparams: {{n: 100000}}\nvariants:\n{variants}layers:\n  - relu repeat=n\n")
+
+
+def block_fan_out(tmp: Path) -> Path:
+    """Each block calls the next twice, 40 deep: 2**40 calls that make no layer and run no repeat."""
+    blocks = (
+        "".join(f"  b{k}():\n    - b{k + 1}\n    - b{k + 1}\n" for k in range(40)) + "  b40():\n    - relu repeat=0\n"
+    )
+    return _write(tmp, f"input: 8x8x3\nblocks:\n{blocks}layers:\n  - b0\n  - relu\n")
+
+
+def compared_shared_lists(tmp: Path) -> Path:
+    """Two lists of 10**12 leaves each (levels shared), compared: Python would walk every leaf."""
+    head = "params:\n"
+    for name in ("p", "q"):
+        head += f"  {name}0: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+            f"  {name}{i}: [{', '.join([f'{name}{i - 1}'] * 10)}]\n" for i in range(1, 13)
+        )
+    return _write(tmp, f"input: 8x8x3\n{head}layers:\n  - conv (8 if p12 == q12 else 4) 1x1\n")
+
+
 class Hostile(NamedTuple):
     build: Builder
     yaml_level: bool = False  # also run with PyYAML's pure-Python parser
@@ -225,6 +271,12 @@ CASES: dict[str, Hostile] = {
     "block-repeats-of-nothing": Hostile(empty_block_chain),
     # Found by tests/test_fuzz.py: printing such a value walked every shared level (a hang).
     "shared-nested-lists-10**12-leaves": Hostile(shared_lists),
+    # Issue 11: work is budgeted per file (expression units, expansion steps, layers over all variants).
+    "rational-expression-in-repeat-100000": Hostile(rational_repeat),
+    "no-layers-heavy-default-10**6-calls": Hostile(heavy_default_no_layers),
+    "300-variants-of-100000-layers": Hostile(many_large_variants),
+    "block-fan-out-2**40-calls-of-nothing": Hostile(block_fan_out),
+    "shared-nested-lists-compared": Hostile(compared_shared_lists),
 }
 
 
@@ -265,3 +317,18 @@ def test_python_tags_are_never_executed(
     assert not marker.exists(), "the YAML tag was executed"
     assert_located_error(res, path)
     assert "tags" in res.stdout.splitlines()[0]
+
+
+def test_long_names_nested_deep_take_memory_per_layer(cli: Cli, tmp_path: Path) -> None:
+    """60 nested blocks with 500-character names around `relu repeat=100000` (61 KB, within every limit): each
+    layer's path is 30 KB of text, which once took more than 4 GB; paths are shared now, and the spec checks clean
+    under the memory cap."""
+    names = [f"b{k:02d}" + "x" * 497 for k in range(60)]
+    lines = ["input: 8x8x3", "blocks:"]
+    for k, name in enumerate(names):
+        lines += [f"  {name}():", "    - relu repeat=100000" if k == 59 else f"    - {names[k + 1]}"]
+    path = _write(tmp_path, "\n".join([*lines, "layers:", f"  - {names[0]}", ""]))
+    assert path.stat().st_size < 62_000
+    res = run_check(cli, path)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert res.stdout.startswith("ok"), res.stdout

@@ -41,9 +41,9 @@ _NONE = object()
 
 
 class Meter:
-    """The work of expression evaluation, in units of about a microsecond: one per syntax node evaluated, two more
-    for arithmetic on fractions, one more per 64 bits of a large number and per 64 values of a list an operation
-    builds. A caller that budgets the work reads :attr:`used` before and after; :mod:`cnncalc.graph` budgets it
+    """The work of expression evaluation, in units of about a microsecond: one per evaluation and per syntax node
+    evaluated (two per evaluation whose result is remembered), two more for arithmetic on fractions, one more per
+    64 bits of a large number and per 64 values of a list an operation builds. A caller that budgets the work reads :attr:`used` before and after; :mod:`cnncalc.graph` budgets it
     per file."""
 
     __slots__ = ("used",)
@@ -236,9 +236,9 @@ class Expr:
         if key is not None:
             value = self.memo.get(key, _NONE)
             if value is not _NONE:
-                METER.used += 1
+                METER.used += 2  # an evaluation remembered still costs its look-up
                 return value  # type: ignore[return-value]
-        METER.used += self.size
+        METER.used += 1 + self.size
         value = _eval(self.tree, env)
         if key is not None:
             if len(self.memo) >= MEMO:

@@ -87,10 +87,11 @@ class LayerPath:
 
     Layers share their parent's path object, so a network of deeply nested blocks with long names takes memory
     in proportion to its layers, not to layers x path length. Short paths keep their text; ``str()`` of a long
-    one joins the segments each time. Equal to another path with the same text.
+    one joins the segments each time. Paths compare and hash by their segments, without making their text
+    (segments never hold a dot, so equal segments mean equal text); compare ``str()`` with text.
     """
 
-    __slots__ = ("parent", "segment", "size", "text")
+    __slots__ = ("parent", "segment", "size", "text", "key")
 
     def __init__(self, parent: LayerPath | None, segment: str) -> None:
         self.parent = parent
@@ -98,10 +99,21 @@ class LayerPath:
         if parent is None:
             self.size = len(segment)
             self.text: str | None = segment
+            self.key = hash(segment)
         else:
             self.size = parent.size + 1 + len(segment)
             up = parent.text
             self.text = f"{up}.{segment}" if up is not None and self.size <= _TEXT_KEPT else None
+            self.key = hash((parent.key, segment))
+
+    @classmethod
+    def parse(cls, text: str) -> LayerPath:
+        """The path written as ``text`` (segments between dots)."""
+        path: LayerPath | None = None
+        for segment in text.split("."):
+            path = cls(path, segment)
+        assert path is not None
+        return path
 
     def __str__(self) -> str:
         if self.text is not None:
@@ -114,19 +126,25 @@ class LayerPath:
         return ".".join(reversed(parts))
 
     def __repr__(self) -> str:
-        return repr(str(self))
+        return f"LayerPath({str(self)!r})"
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if isinstance(other, LayerPath):
-            return self.size == other.size and str(self) == str(other)
-        if isinstance(other, str):
-            return self.size == len(other) and str(self) == other
-        return NotImplemented
+        if not isinstance(other, LayerPath):
+            return NotImplemented
+        if self.size != other.size or self.key != other.key:
+            return False
+        a: LayerPath | None = self
+        b: LayerPath | None = other
+        while a is not b:
+            if a is None or b is None or a.segment != b.segment:
+                return False
+            a, b = a.parent, b.parent
+        return True
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return self.key
 
 
 PathLike = LayerPath | str
@@ -346,7 +364,7 @@ class Builder:
         self.warnings: list[Diagnostic] = []
         self.iterations = 0
         self.work = Work() if work is None else work
-        self.steps = 0
+        self.steps = 10 + len(spec.blocks) + len(spec.defaults)  # what every build costs before its first layer
         self.step_limit = MAX_FILE_STEPS - self.work.steps
         self.layer_limit = min(MAX_NODES, MAX_FILE_LAYERS - self.work.layers)
         self.meter_start = METER.used
@@ -778,10 +796,11 @@ class Builder:
     def check_budget(self, n: int, per: int, steps: int, arg: Arg, scope: _Scope) -> None:
         """After the first of ``n`` iterations (``per`` layers, ``steps`` steps): stop now if the rest cannot fit."""
         if per and len(self.nodes) + (n - 1) * per > self.layer_limit:
+            layers = f"{per:,} layer{'s' * (per != 1)}"
             if self.layer_limit == MAX_NODES:
-                message = f"repeating {n:,} times {per:,} layers exceeds the limit of {MAX_NODES:,} layers"
+                message = f"repeating {n:,} times {layers} exceeds the limit of {MAX_NODES:,} layers"
             else:
-                message = f"repeating {n:,} times {per:,} layers: {self.too_many_layers()}"
+                message = f"repeating {n:,} times {layers}: {self.too_many_layers()}"
             raise self.fail(SpecError(message, code="E104"), arg.loc, scope.where, scope)
         if self.steps + (n - 1) * steps > self.step_limit:
             self.step(arg.loc, scope.where, scope, (n - 1) * steps)
@@ -994,15 +1013,17 @@ class Builder:
             if key in bound:
                 raise self.fail(SpecError(f"parameter `{key}` given twice", code="E202"), arg.where, path, scope)
             bound[key] = self.value(arg, env, path, scope)
-        local: dict[str, Value] = dict(self.base_env)
+        local: dict[str, Value] = {**self.base_env, **bound}  # copied once per call: the copy is charged as steps
+        self.steps += len(local) // 32
+        if self.steps > self.step_limit:
+            self.step(call.loc, path, scope, 0)
         for pname, default in block.params:
             if pname not in bound:
                 if default is None:
                     raise self.fail(
                         SpecError(f"block `{block.signature()}` needs `{pname}`", code="E208"), call.loc, path, scope
                     )
-                bound[pname] = self.value(default, _Env({**local, **bound}, env.shape, i), path, scope)
-            local[pname] = bound[pname]
+                bound[pname] = local[pname] = self.value(default, _Env(local, env.shape, i), path, scope)
         site = _CallSite(block, call, bound, i)  # formatted only if an error needs it
         sub = _Scope(
             path,

@@ -1054,6 +1054,12 @@ def _mul_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
         # a 1x1xC gate broadcasts over the H x W of an HxWxC input, never over a flat vector (PyTorch would make
         # 1 x C x 1 x C of a flat C times a C x 1 x 1 gate)
         if s != full and not (s.c == full.c and s.numel == s.c and not s.is_flat and not full.is_flat):
+            if any(x.is_flat for x in ins) and not all(x.is_flat for x in ins):
+                raise ShapeError(
+                    "mul mixes a flat vector and HxWxC inputs: " + ", ".join(map(str, ins)) + " (a 1x1xC gate"
+                    " scales the positions of an HxWxC input; a flat vector has none: flatten both or neither)",
+                    code="E404",
+                )
             raise ShapeError(
                 "mul inputs must have the same shape, or be 1x1xC gates of the same C: " + ", ".join(map(str, ins)),
                 code="E404",

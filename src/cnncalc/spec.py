@@ -72,6 +72,7 @@ class YNode:
     pairs: list[tuple[YNode, YNode]] = field(default_factory=list)
     plain: bool = True  # a plain (unquoted) single-line scalar: columns inside it are exact
     quote: int = 0  # columns taken by an opening quote
+    keys: dict[str, YNode] | None = None  # a mapping's keys, to find a duplicate without a quadratic search
 
     def get(self, key: str) -> YNode | None:
         """The value under ``key`` in a mapping."""
@@ -222,13 +223,16 @@ def _attach(stack: list[YNode], pending_key: list[YNode | None], node: YNode) ->
                 node.loc,
                 code="E102",
             )
-        for k, _ in parent.pairs:
-            if k.text == node.text:
-                raise SpecError(
-                    f"duplicate key `{node.text}` (first at line {k.loc.line}, column {k.loc.column})",
-                    node.loc,
-                    code="E105",
-                )
+        if parent.keys is None:
+            parent.keys = {}
+        k = parent.keys.get(node.text)
+        if k is not None:
+            raise SpecError(
+                f"duplicate key `{node.text}` (first at line {k.loc.line}, column {k.loc.column})",
+                node.loc,
+                code="E105",
+            )
+        parent.keys[node.text] = node
         pending_key[-1] = node
     else:
         parent.pairs.append((key, node))
@@ -430,15 +434,21 @@ class ArchitectureSpec:
     source: str = ""
     description: str = ""
     accuracy: tuple[tuple[str, str], ...] = ()
+    by_name: dict[str, Variant] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for v in self.variants:
+            self.by_name.setdefault(v.name, v)  # looked up once per build: a dict, for files of many variants
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name`` (SpecError with a did-you-mean otherwise)."""
-        for v in self.variants:
-            if v.name == name:
-                return v
+        found = self.by_name.get(name)
+        if found is not None:
+            return found
         known = [v.name for v in self.variants]
+        listed = ", ".join(known[:20]) + (f", ... ({len(known):,} in all)" if len(known) > 20 else "")
         raise UnknownNameError(
-            f"no variant {name!r}{did_you_mean(name, known)}; variants: {', '.join(known) or 'none'}",
+            f"no variant {name!r}{did_you_mean(name, known)}; variants: {listed or 'none'}",
             Location(self.file),
             code="E211",
         )
