@@ -19,7 +19,7 @@ def _choices(command: str, option: str) -> list[str]:
 
 
 def test_choices_are_the_library_tables() -> None:
-    from cnncalc.export import FORMATS as GRAPH_FORMATS
+    from cnncalc.render.diagram import FORMATS as GRAPH_FORMATS
 
     assert _choices("show", "dtype") == list(DTYPE_BYTES)
     assert _choices("show", "optimizer") == list(OPTIMIZER_STATES)

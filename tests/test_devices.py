@@ -185,6 +185,6 @@ def test_batch_must_be_a_whole_number(batch: object) -> None:
 
 
 def test_import_stays_light() -> None:
-    code = "import sys, cnncalc.devices, cnncalc.plot; print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))"
+    code = "import sys, cnncalc.devices, cnncalc.render.plot; print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

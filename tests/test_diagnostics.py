@@ -28,7 +28,7 @@ CODE = re.compile(r"[EW]\d{3}\Z")
 
 
 def _sources() -> dict[str, ast.Module]:
-    return {p.name: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(SRC.rglob("*.py"))}
+    return {p.relative_to(SRC).as_posix(): ast.parse(p.read_text(encoding="utf-8")) for p in sorted(SRC.rglob("*.py"))}
 
 
 def _error_classes() -> dict[str, type[CnncalcError]]:

@@ -17,8 +17,8 @@ import pytest
 
 from cnncalc.analysis import Report
 from cnncalc.api import analyze_spec
-from cnncalc.export import FORMATS, dot_escape, mermaid_escape, render_graph
 from cnncalc.render import short
+from cnncalc.render.diagram import FORMATS, dot_escape, mermaid_escape, render_graph
 from tests.conftest import check_golden
 from tests.helpers import run
 

@@ -198,7 +198,7 @@ def _bad_profile() -> None:
 
 
 def _plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from cnncalc.plot import plot
+    from cnncalc.render.plot import plot
 
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cnncalc.errors import CnncalcError
-from cnncalc.plot import MISSING_MATPLOTLIB, MatplotlibMissingError, PlotError, accuracy_source, plot, top1
+from cnncalc.render.plot import MISSING_MATPLOTLIB, MatplotlibMissingError, PlotError, accuracy_source, plot, top1
 from tests.helpers import run
 
 SMALL = "input: 32x32x3\nlayers:\n  - conv 16 3x3 pad=1, relu\n  - gap\n  - fc 10\n"
@@ -152,6 +152,6 @@ def test_bundled_networks_render(tmp_path: Path) -> None:
 def test_plot_module_does_not_import_matplotlib() -> None:
     import subprocess
 
-    code = "import sys, cnncalc.plot; print('matplotlib' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, cnncalc.render.plot; print('matplotlib' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"

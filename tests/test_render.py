@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from cnncalc.api import analyze_spec
-from cnncalc.layout import Para, Table, compact_number, shorten_middle, to_text
-from cnncalc.layout import render as render_doc
 from cnncalc.render import JSON_FORMAT, MANY_ROWS, report_csv, report_dict, report_rows, report_table, short
+from cnncalc.render.layout import Para, Table, compact_number, shorten_middle, to_text
+from cnncalc.render.layout import render as render_doc
 from tests.conftest import Cli, check_golden
 
 CASES = {
@@ -113,7 +113,7 @@ def test_prose_wraps_at_the_width_and_keeps_its_words() -> None:
 
 
 def test_colour_needs_a_terminal_and_an_empty_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnncalc import term
+    from cnncalc.render import term
 
     monkeypatch.setattr(term, "is_terminal", lambda stream=None: True)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
@@ -133,7 +133,7 @@ def test_colour_needs_a_terminal_and_an_empty_no_color(monkeypatch: pytest.Monke
 
 
 def test_width_comes_from_the_option_then_columns_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnncalc import term
+    from cnncalc.render import term
 
     monkeypatch.setenv("COLUMNS", "90")
     assert term.output_width(70) == 70 and term.output_width(None) == 90

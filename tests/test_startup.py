@@ -13,9 +13,9 @@ HEAVY = (
     "torch",
     "pandas",
     "scipy",
-    "cnncalc.plot",
+    "cnncalc.render.plot",
     "cnncalc.devices",
-    "cnncalc.export",
+    "cnncalc.render.diagram",
 )
 
 

@@ -69,7 +69,7 @@ def _optimizers() -> Iterable[str]:
 
 
 def _graph_formats() -> Iterable[str]:
-    from .export import FORMATS as GRAPH_FORMATS
+    from .render.diagram import FORMATS as GRAPH_FORMATS
 
     return GRAPH_FORMATS
 
@@ -162,7 +162,7 @@ def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any,
 
     obj = click.get_current_context().find_root().ensure_object(dict)
     if "stdin" not in obj:  # read once: `cnncalc compare - -:wide` reads the same spec twice
-        from . import term
+        from .render import term
 
         if term.is_terminal(sys.stdin):
             click.echo("cnncalc: reading a spec from standard input (end it with Ctrl-D)", err=True)
@@ -234,7 +234,7 @@ def _output_failed(exc: OSError) -> bool:
 
     False when ``exc`` is no output error (then it is an internal one).
     """
-    from . import term
+    from .render import term
 
     if term.is_closed_pipe(exc):
         term.silence_stdout()
@@ -269,7 +269,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     internal error (a bug: please report it).
     """
     ctx.obj = {"traceback": traceback}
-    from . import term
+    from .render import term
 
     term.setup_streams()
 
@@ -582,7 +582,7 @@ def graph(
         cnncalc graph inception-bottleneck > module.mmd
         cnncalc graph resnet50 --format dot --depth 2 | dot -Tsvg > resnet50.svg
     """
-    from .export import render_graph
+    from .render.diagram import render_graph
 
     report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
     click.echo(render_graph(report, fmt, depth), nl=False)
@@ -629,7 +629,7 @@ def plot(
     target = Path(out)
     if not target.parent.is_dir():  # before any work
         _cannot_write(out, f"the folder {target.parent} does not exist", ExitCode.USAGE)
-    from .plot import plot as draw
+    from .render.plot import plot as draw
 
     reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
     try:
@@ -738,7 +738,7 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from . import term
+    from .render import term
 
     term.setup_streams()
     try:

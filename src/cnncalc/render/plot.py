@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .analysis import Report
-from .errors import CnncalcError
+from ..analysis import Report
+from ..errors import CnncalcError
 
 FORMATS = (".png", ".svg")
 """Output formats, chosen by the file's suffix."""

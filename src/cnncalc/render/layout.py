@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .perf import without_gc
+from ..perf import without_gc
 
 #: Spaces between columns.
 GAP = 2

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .analysis import LayerResult, Report, Totals
-from .render import num, short
+from ..analysis import LayerResult, Report, Totals
+from .text import num, short
 
 FORMATS: tuple[str, ...] = ("mermaid", "dot")
 """The formats :func:`render_graph` writes."""
