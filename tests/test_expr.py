@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from fractions import Fraction
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnncalc.errors import ExprError
-from cnncalc.expr import evaluate
+from cnncalc.expr import METER, evaluate
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,46 @@ def test_integer_arithmetic_agrees_with_python(a: int, b: int) -> None:
     assert evaluate("a // b", env) == a // b
     assert evaluate("a % b", env) == a % b
     assert evaluate("a / b", env) == Fraction(a, b)
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("64*alpha", 32), ("0.29*100", 29), ("(0.1+0.2)*10", 3), (".5*20", 10), ("4*alpha", 2), ("alpha+alpha", 1)],
+)
+def test_whole_valued_rationals_are_ints(text: str, value: int) -> None:
+    got = evaluate(text, {"alpha": Fraction(1, 2)})
+    assert got == value and type(got) is int  # a whole Fraction would be refused as "not a whole number"
+
+
+def test_results_are_remembered_per_value_and_type_of_the_names() -> None:
+    env: dict[str, object] = {"x": 1}
+    assert evaluate("x + 1", env) == 2  # type: ignore[arg-type]
+    with pytest.raises(ExprError, match="expected a number, got 'true'"):
+        evaluate("x + 1", {"x": True})  # 1 == True, but True is no number: not the remembered 2
+    assert evaluate("x + 1", {"x": Fraction(3, 2)}) == Fraction(5, 2)
+    with pytest.raises(ExprError, match="undefined name 'x'"):
+        evaluate("x + 1", {})
+
+
+def test_the_meter_counts_nodes_fractions_and_large_numbers() -> None:
+    start = METER.used
+    evaluate("a + b", {"a": 1, "b": 2})
+    nodes = len(list(ast.walk(ast.parse("a + b", mode="eval").body)))  # Python's syntax nodes: BinOp, Name, Add...
+    assert METER.used - start == 1 + nodes  # one evaluation, and its nodes
+    start = METER.used
+    evaluate("a + b", {"a": 1, "b": 2})
+    assert METER.used - start == 2  # remembered: the look-up only
+    start = METER.used
+    evaluate("a + b", {"a": Fraction(1, 3), "b": 2**1000})
+    assert METER.used - start == 1 + nodes + 2 + 1001 // 64  # fraction arithmetic, a 1,001-bit number
+
+
+def test_lists_do_not_compare() -> None:
+    shared = (1,) * 10
+    for _ in range(12):  # 10**13 leaves, a few hundred bytes: comparing would walk every leaf
+        shared = (shared,) * 10
+    with pytest.raises(ExprError, match="cannot compare"):
+        evaluate("p == q", {"p": shared, "q": shared})

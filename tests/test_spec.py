@@ -98,3 +98,46 @@ def test_expected_values(text: str, target: int, tolerance: int) -> None:
 
     ev = parse_expect_value(text, Location())
     assert ev.target == target and ev.tolerance == tolerance
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def test_a_mapping_in_an_op_line_is_located_like_the_long_form() -> None:
+    spec = parse_spec("input: 8x8x1\nlayers:\n  - conv 8 3x3 pad={top:0,bottom:1}\n", "t.yaml")
+    pad = spec.layers[0].body.calls[0].kwarg("pad")  # type: ignore[union-attr]
+    assert pad is not None and pad.mapping is not None
+    assert [(k, a.text, a.loc.column) for k, a in pad.mapping] == [("top", "0", 25), ("bottom", "1", 34)]
+    assert [a.key_loc.column for _, a in pad.mapping] == [21, 27]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("input: 8x8x1\nlayers:\n  - conv max(8, (4) 3x3\n", (3, 13), "`(` is never closed"),
+        ("input: 8x8x1\nlayers:\n  - conv 8] 3x3\n", (3, 11), "`]` closes no bracket"),
+        ("input: 8x8x1\nlayers:\n  - conv (8] 3x3\n", (3, 12), "`]` does not close the `(` at column 10"),
+        ("input: 8x8x1\nlayers:\n  - conv 8 3x3 pad={top:1,top:2}\n", (3, 27), "`top` given twice"),
+        ("input: 8x8x1\nlayers:\n", (2, 8), "`layers` is empty"),
+        ("input: 8x8x1\nlayers:\n  - relu\n  - \n", (4, 4), "an empty entry in a layer list"),
+        ("input: 8x8x1\nlayers:\n  - relu => 8x8x1\n  - => 8x8x1\n", (4, 5), "states the shape of no layer"),
+        ("input: 8x8x1\nparams: {in_w: 2}\nlayers: [relu]\n", (2, 10), "`in_w` is a built-in name"),
+        ("input: 8x8x1\nblocks: {'b(c, i)': relu}\nlayers: [relu]\n", (2, 16), "`i` is a built-in name"),
+    ],
+)
+def test_issue_11_messages_are_located(text: str, where: tuple[int, int], message: str) -> None:
+    err = _err(text)
+    assert message in err.message
+    assert err.location is not None and (err.location.line, err.location.column) == where
+
+
+def test_a_keyword_in_any_letters_is_a_keyword() -> None:
+    spec = parse_spec("input: 8x8x1\nlayers:\n  - conv 8 3x3 strïde=2\n", "t.yaml")
+    call = spec.layers[0].body.calls[0]  # type: ignore[union-attr]
+    assert [a.text for a in call.args] == ["8", "3x3"] and call.kwarg("strïde") is not None
+
+
+def test_duplicate_keys_of_a_large_mapping_are_found_quickly() -> None:
+    keys = "".join(f"  p{k}: {k}\n" for k in range(50_000))
+    err = _err(f"input: 8x8x1\nparams:\n{keys}  p7: 1\nlayers: [relu]\n")
+    assert "duplicate key `p7` (first at line 10, column 3)" in err.message
