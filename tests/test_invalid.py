@@ -206,6 +206,15 @@ def _plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     plot([run("input: 8x8x3\nlayers: [conv 8 3x3]\n")], ["x"], tmp_path / "c.png")
 
 
+def _verify_without_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cnncalc.verify import verify
+
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    verify(run("input: 8x8x3\nlayers: [conv 8 3x3]\n"))
+
+
 #: Codes no command line can cause (the CLI offers only valid choices, or the cause is the environment or
 #: bundled data): each with a call of the library that must raise it.
 API_CASES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
@@ -213,6 +222,7 @@ API_CASES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
     "E215": lambda mp, tmp: _memory("fp32", "lion"),
     "E600": lambda mp, tmp: _bad_profile(),
     "E611": _plot_without_matplotlib,
+    "E701": _verify_without_torch,
 }
 
 

@@ -30,6 +30,7 @@ RANGES = (
     ("E4", "Shapes"),
     ("E5", "Expectations and budgets"),
     ("E6", "Device profiles and charts"),
+    ("E7", "Export to PyTorch and verification"),
     ("W", "Warnings"),
 )
 

@@ -588,6 +588,92 @@ def graph(
     click.echo(render_graph(report, fmt, depth), nl=False)
 
 
+@cli.command(name="export")
+@click.argument("spec")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["pytorch"]),
+    default="pytorch",
+    show_default=True,
+    help="The framework to write the network for.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Write the module to this file (default: standard output).",
+)
+@config_options
+def export_(
+    spec: str,
+    target: str,
+    out: str | None,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+) -> None:
+    """Write the network as runnable code: one self-contained PyTorch module that needs torch only.
+
+    Submodules follow the spec's layer paths (`conv#1` is `conv_1`): chains become nn.Sequential, blocks built
+    alike share a class whose arguments are what differs between them, joins are explicit forward code. The
+    docstring holds the spec's source and cnncalc's totals; `cnncalc verify SPEC` builds the module and checks
+    every layer. An op with no PyTorch code stops the export (exit 1, the layer named); an `opaque` layer
+    becomes a placeholder that raises until written. Sizes taken from other layers (`to=`) are this
+    configuration's: export again for another --input. --batch does not change the module.
+
+    \b
+    Example:
+        cnncalc export resnet18 --to pytorch -o resnet18.py
+        cnncalc export unet --to pytorch --input 572x572x1 > unet.py
+    """
+    from .to_pytorch import export_pytorch
+
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
+    exp = export_pytorch(report)
+    if exp.placeholders:
+        paths = ", ".join(report.layers[i].path for i in exp.placeholders)
+        click.echo(f"cnncalc export: note: opaque layers are placeholders that raise until written: {paths}", err=True)
+    if out is None:
+        click.echo(exp.source, nl=False)
+        return
+    try:
+        Path(out).write_text(exp.source, encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"cnncalc export: error: cannot write {out}: {exc.strerror or exc}", err=True)
+        sys.exit(ExitCode.USAGE if exc.errno in _PATH_ERRNOS else ExitCode.FAILED)
+    click.echo(f"wrote {out}: class {exp.model_class}", err=True)
+
+
+@cli.command(name="verify")
+@click.argument("spec")
+@config_options
+def verify_(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> None:
+    """Check the exported PyTorch module against the spec: every layer's shape, params, buffers and MACs.
+
+    Builds the module `cnncalc export` writes, runs it once on an input of zeros (PyTorch's meta device, else
+    the CPU) and compares each layer's output shape, parameters, buffers and MACs (FLOPs / 2 of PyTorch's
+    FlopCounterMode), and the totals, with cnncalc's. Prints the totals side by side and a table of the
+    differences; exit 0 when nothing differs, 1 when anything does. Needs PyTorch, an optional extra:
+    pip install 'cnncalc[torch]'.
+
+    \b
+    Example:
+        cnncalc verify resnet18
+        cnncalc verify mobilenet-v3-large --input 320x320x3
+    """
+    from .verify import verification_text, verify
+
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
+    result = verify(report)
+    click.echo(verification_text(result), nl=False)
+    if not result.ok:
+        sys.exit(ExitCode.FAILED)
+
+
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
 @click.option(

@@ -9,7 +9,8 @@ plain diagnostics collected on the report. :mod:`cnncalc.report` prints them (te
 The table is the single source of docs/diagnostics.md (``python tools/docs.py``). Each code has one meaning;
 ``kind`` names the exception class that raises it (a warning has none). Ranges: E0xx command arguments,
 E1xx the file and its structure, E2xx names and arguments, E3xx expressions and values, E4xx shapes,
-E5xx expectations and budgets, E6xx device profiles and charts, Wxxx warnings.
+E5xx expectations and budgets, E6xx device profiles and charts, E7xx export to PyTorch and
+verification, Wxxx warnings.
 """
 
 from __future__ import annotations
@@ -314,6 +315,25 @@ _TABLE = (
         "matplotlib-missing",
         "`cnncalc plot` needs matplotlib, an optional extra: pip install 'cnncalc[plot]'.",
         "MatplotlibMissingError",
+    ),
+    # E7xx: export to PyTorch and verification
+    Code(
+        "E700",
+        "no-pytorch-code",
+        "`export --to pytorch` meets a layer its op's registry entry cannot write as PyTorch code (or no code at all).",
+        "ExportError",
+    ),
+    Code(
+        "E701",
+        "torch-missing",
+        "`cnncalc verify` needs PyTorch, an optional extra: pip install 'cnncalc[torch]'.",
+        "TorchMissingError",
+    ),
+    Code(
+        "E702",
+        "verify-placeholder",
+        "`cnncalc verify` meets an `opaque` layer, which exports as a placeholder that raises until written.",
+        "ExportError",
     ),
     # Warnings: reported, never fatal
     Code(

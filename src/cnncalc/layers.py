@@ -23,7 +23,7 @@ layer types is generated from :data:`LAYER_TYPES`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -48,6 +48,7 @@ from .errors import ShapeError
 from .expr import Dim
 from .fields import FieldRule
 from .shapes import Shape, Window, same_padding, window_out
+from .torchcode import TorchCode, kw, pos, size_arg
 
 Attrs = Mapping[str, Any]
 Counter = Callable[[Attrs, list[Shape], Shape], int]
@@ -135,6 +136,9 @@ class LayerType:
     elementwise: bool = False
     buffers_doc: str = "0"
     example: str = ""  # an op line for the docs on an 8x8x16 input (``cnncalc explain`` of it); the name if ""
+    #: How a layer becomes PyTorch code (``cnncalc export --to pytorch``): a :class:`~cnncalc.torchcode.TorchCode`,
+    #: or a sentence saying why this layer cannot be written; None: the op has no PyTorch code (export names it).
+    torch: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode | str] | None = None
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
@@ -476,6 +480,98 @@ _WINDOW_ARGS = (
     ArgSpec("dilation", DIM, 1),
 )
 
+
+def _torch_padding(
+    info: Mapping[str, Any], allow_ceil: bool
+) -> tuple[tuple[int, int], bool, tuple[int, int, int, int] | None]:
+    """PyTorch's ``(padding, ceil_mode)`` that give this layer's windows, or else explicit padding
+    ``(left, right, top, bottom)`` (asymmetric or TensorFlow ``same`` padding, ``rounding: ceil`` on a conv)."""
+    wins: tuple[Window, ...] = info["windows"]
+    if all(w.pad_before == w.pad_after for w in wins):
+        for ceil in (False, True) if allow_ceil else (False,):
+            if all(
+                window_out(w.size, w.kernel, w.stride, w.pad_before, w.pad_after, w.dilation, ceil).out == w.out
+                for w in wins
+            ):
+                return (wins[0].pad_before, wins[1].pad_before), ceil, None
+    (t, b), (left, r) = (
+        (w.pad_before, (w.out - 1) * w.stride + w.dilation * (w.kernel - 1) + 1 - w.size - w.pad_before) for w in wins
+    )
+    return (0, 0), False, (left, r, t, b)
+
+
+def _padded(code: TorchCode, explicit: tuple[int, int, int, int] | None, value: float = 0.0) -> TorchCode:
+    """``code`` after explicit padding (``nn.ZeroPad2d``, or ``nn.ConstantPad2d`` with ``value``), if any."""
+    if explicit is None:
+        return code
+    pad = (
+        TorchCode("nn.ZeroPad2d", (pos("padding", explicit),))
+        if value == 0
+        else TorchCode("nn.ConstantPad2d", (pos("padding", explicit), pos("value", value)))
+    )
+    return TorchCode("nn.Sequential", (pos("pad", pad), pos("layer", code)))
+
+
+_TABLE_CONV2D = '''class TableConv2d(nn.Module):
+    """A convolution with a connection table (LeNet-5's C3): output channel j sees only the input channels
+    table[j], each output channel through a kernel of its own."""
+
+    def __init__(
+        self,
+        table: tuple[tuple[int, ...], ...],
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.table = [list(row) for row in table]
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(1, len(row), kh, kw)) for row in table)
+        self.bias = nn.Parameter(torch.zeros(len(table))) if bias else None
+        for weight in self.weights:
+            nn.init.kaiming_uniform_(weight, a=5**0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outs = []
+        for j, (row, weight) in enumerate(zip(self.table, self.weights)):
+            bias = None if self.bias is None else self.bias[j : j + 1]
+            outs.append(nn.functional.conv2d(x[:, row], weight, bias, self.stride, self.padding, self.dilation))
+        return torch.cat(outs, dim=1)
+'''
+
+
+def _conv_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    padding, _, explicit = _torch_padding(info, False)
+    window = (
+        kw("stride", size_arg(pair(a["stride"])), 1),
+        kw("padding", size_arg(padding), 0),
+        kw("dilation", size_arg(pair(a["dilation"])), 1),
+    )
+    kernel = pos("kernel_size", size_arg(pair(a["kernel"])))
+    table = a.get("table")
+    if table is not None:
+        rows = tuple(tuple(row) for row in table)
+        code = TorchCode(
+            "TableConv2d", (pos("table", rows), kernel, *window, kw("bias", a["bias"], True)), helpers=(_TABLE_CONV2D,)
+        )
+    else:
+        code = TorchCode(
+            "nn.Conv2d",
+            (
+                pos("in_channels", ins[0].c),
+                pos("out_channels", out.c),
+                kernel,
+                *window,
+                kw("groups", a["groups"], 1),
+                kw("bias", a["bias"], True),
+            ),
+        )
+    return _padded(code, explicit)
+
+
 register(
     LayerType(
         "conv",
@@ -505,6 +601,7 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("Conv2d", "Conv2D", "Convolution", "convolution"),
         example="conv 32 3x3 pad=1",
+        torch=_conv_torch,
     )
 )
 
@@ -550,6 +647,7 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("DepthwiseConv2D", "depthwise"),
         example="dwconv 3x3 stride=2 pad=1",
+        torch=lambda a, i, o, info: _conv_torch(_dw_attrs(a, i[0]), i, o, info),
     )
 )
 
@@ -564,6 +662,23 @@ def _fc_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any])
         f"params: {n(x.numel)} x {n(out.c)}{bias} = {n(total)}" + ("" if a["bias"] else " (no bias)"),
         f"MACs: {n(x.numel)} x {n(out.c)} = {n(x.numel * out.c)}",
     ]
+
+
+_FLAT_LINEAR = '''class FlatLinear(nn.Linear):
+    """A fully connected layer on the flattened input (cnncalc's fc)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(torch.flatten(x, 1))
+'''
+
+
+def _fc_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    flat = ins[0].is_flat
+    return TorchCode(
+        "nn.Linear" if flat else "FlatLinear",
+        (pos("in_features", ins[0].numel), pos("out_features", out.c), kw("bias", a["bias"], True)),
+        helpers=() if flat else (_FLAT_LINEAR,),
+    )
 
 
 register(
@@ -583,6 +698,7 @@ register(
         rf=fields.whole_input,
         rf_doc="the whole input",
         example="fc 10",
+        torch=_fc_torch,
     )
 )
 
@@ -635,6 +751,28 @@ def _pool_explain(what: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str
     return explain
 
 
+def _pool_torch(module: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode | str]:
+    """``nn.MaxPool2d`` or ``nn.AvgPool2d`` with the layer's windows (explicit padding before it if needed:
+    -inf for a max, zeros for an average)."""
+
+    def code(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode | str:
+        dilation = size_arg(pair(a.get("dilation", 1)))
+        if module == "nn.AvgPool2d" and dilation != 1:
+            return "PyTorch's average pooling has no dilation"
+        padding, ceil, explicit = _torch_padding(info, True)
+        args = [
+            pos("kernel_size", size_arg(pair(a["kernel"]))),
+            kw("stride", size_arg(pair(a["stride"]))),
+            kw("padding", size_arg(padding), 0),
+        ]
+        if module == "nn.MaxPool2d":
+            args.append(kw("dilation", dilation, 1))
+        args.append(kw("ceil_mode", ceil, False))
+        return _padded(TorchCode(module, tuple(args)), explicit, float("-inf") if module == "nn.MaxPool2d" else 0.0)
+
+    return code
+
+
 register(
     LayerType(
         "maxpool",
@@ -654,6 +792,7 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("MaxPool2d", "MaxPooling2D", "max_pool2d"),
         example="maxpool 3x3 stride=2 pad=1",
+        torch=_pool_torch("nn.MaxPool2d"),
     )
 )
 register(
@@ -675,8 +814,49 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("AvgPool2d", "AveragePooling2D", "avg_pool2d"),
         example="avgpool 2",
+        torch=_pool_torch("nn.AvgPool2d"),
     )
 )
+_SUBSAMPLE = '''class Subsample(nn.Module):
+    """LeNet-5's subsampling: the sum over each window times a trainable coefficient, plus a trainable bias,
+    per channel."""
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int],
+        padding: int | tuple[int, int] = 0,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.area = kh * kw
+        self.pool = nn.AvgPool2d(kernel_size, stride, padding, ceil_mode)
+        self.weight = nn.Parameter(torch.ones(channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(channels, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(x) * self.area * self.weight + self.bias
+'''
+
+
+def _subsample_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    padding, ceil, explicit = _torch_padding(info, True)
+    code = TorchCode(
+        "Subsample",
+        (
+            pos("channels", out.c),
+            pos("kernel_size", size_arg(pair(a["kernel"]))),
+            pos("stride", size_arg(pair(a["stride"]))),
+            kw("padding", size_arg(padding), 0),
+            kw("ceil_mode", ceil, False),
+        ),
+        helpers=(_SUBSAMPLE,),
+    )
+    return _padded(code, explicit)
+
+
 register(
     LayerType(
         "subsample_pool",
@@ -701,6 +881,7 @@ register(
         rf=fields.windows,
         rf_doc="window: r + (k'-1)·j, stride j·s",
         example="subsample_pool 2",
+        torch=_subsample_torch,
     )
 )
 
@@ -732,6 +913,7 @@ register(
         explain=_global_explain("average"),
         rf=fields.whole_input,
         rf_doc="the whole input",
+        torch=lambda a, i, o, info: TorchCode("nn.AdaptiveAvgPool2d", (pos("output_size", 1),)),
     )
 )
 register(
@@ -746,6 +928,7 @@ register(
         explain=_global_explain("maximum"),
         rf=fields.whole_input,
         rf_doc="the whole input",
+        torch=lambda a, i, o, info: TorchCode("nn.AdaptiveMaxPool2d", (pos("output_size", 1),)),
     )
 )
 
@@ -773,8 +956,23 @@ register(
         rf_doc="PyTorch's adaptive bins",
         aliases=("AdaptiveAvgPool2d", "adaptive_avg_pool2d"),
         example="adaptive_avgpool 2x2",
+        torch=lambda a, i, o, info: TorchCode("nn.AdaptiveAvgPool2d", (pos("output_size", size_arg((o.h, o.w))),)),
     )
 )
+_RBF = '''class RBF(nn.Module):
+    """Euclidean radial basis units (LeNet-5's output layer): output j is the squared distance between the
+    flattened input and a fixed vector (a buffer, not trained; LeNet-5's were +1/-1 bitmaps of the digits)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.register_buffer("centers", torch.randn(out_features, in_features).sign())
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.flatten(x, 1)
+        return (x * x).sum(1, keepdim=True) - 2 * x @ self.centers.T + (self.centers * self.centers).sum(1)
+'''
+
+
 register(
     LayerType(
         "rbf",
@@ -793,6 +991,9 @@ register(
         rf=fields.whole_input,
         rf_doc="the whole input",
         example="rbf 10",
+        torch=lambda a, i, o, info: TorchCode(
+            "RBF", (pos("in_features", i[0].numel), pos("out_features", o.c)), helpers=(_RBF,)
+        ),
     )
 )
 
@@ -823,6 +1024,10 @@ register(
             "0 MACs (2 element-wise ops per element: see --ops)",
         ],
         elementwise=True,
+        torch=lambda a, i, o, info: TorchCode(
+            "nn.BatchNorm1d" if o.is_flat else "nn.BatchNorm2d",
+            (pos("num_features", o.c), kw("eps", float(a["eps"]), 1e-5)),
+        ),
     )
 )
 
@@ -853,6 +1058,15 @@ register(
         aliases=("LocalResponseNorm", "LRN"),
         elementwise=True,
         example="lrn 5",
+        torch=lambda a, i, o, info: TorchCode(
+            "nn.LocalResponseNorm",
+            (
+                pos("size", a["size"]),
+                kw("alpha", float(a["alpha"]), 1e-4),
+                kw("beta", float(a["beta"]), 0.75),
+                kw("k", float(a["k"]), 1.0),
+            ),
+        ),
     )
 )
 
@@ -863,18 +1077,32 @@ def _per_element(k: int) -> Callable[[Attrs, list[Shape], Shape], int]:
     return lambda a, i, o: k * o.numel
 
 
-for _name, _summary, _aliases, _ops in (
-    ("relu", "rectified linear unit", (), 1),
-    ("relu6", "ReLU clipped at 6", (), 1),
-    ("sigmoid", "logistic sigmoid", (), 1),
-    ("tanh", "hyperbolic tangent", (), 1),
-    ("elu", "exponential linear unit", (), 1),
-    ("gelu", "Gaussian error linear unit", (), 1),
-    ("swish", "x·sigmoid(x) (SiLU)", ("silu",), 1),
-    ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1),
-    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1),
-    ("softmax", "softmax over channels", (), 3),
-    ("identity", "passes its input through", ("Identity",), 0),
+def _inline(
+    expr: Callable[[Sequence[str]], str],
+) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode]:
+    """An op written as an expression in the forward code, with no module (identity, the joins)."""
+    code = TorchCode(inline=expr)
+    return lambda a, i, o, info: code
+
+
+def _module(name: str, *args: Any) -> Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode]:
+    """A module whose constructor takes nothing from the layer (``nn.ReLU()``, ``nn.Softmax(dim=1)``)."""
+    code = TorchCode(name, args)
+    return lambda a, i, o, info: code
+
+
+for _name, _summary, _aliases, _ops, _torch in (
+    ("relu", "rectified linear unit", (), 1, _module("nn.ReLU")),
+    ("relu6", "ReLU clipped at 6", (), 1, _module("nn.ReLU6")),
+    ("sigmoid", "logistic sigmoid", (), 1, _module("nn.Sigmoid")),
+    ("tanh", "hyperbolic tangent", (), 1, _module("nn.Tanh")),
+    ("elu", "exponential linear unit", (), 1, _module("nn.ELU")),
+    ("gelu", "Gaussian error linear unit", (), 1, _module("nn.GELU")),
+    ("swish", "x·sigmoid(x) (SiLU)", ("silu",), 1, _module("nn.SiLU")),
+    ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1, _module("nn.Hardswish")),
+    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1, _module("nn.Hardsigmoid")),
+    ("softmax", "softmax over channels", (), 3, _module("nn.Softmax", kw("dim", 1))),
+    ("identity", "passes its input through", ("Identity",), 0, _inline(lambda xs: xs[0])),
 ):
     register(
         LayerType(
@@ -887,6 +1115,7 @@ for _name, _summary, _aliases, _ops in (
             ops_doc=f"{_ops} per element" if _ops != 1 else "1 per element (the function, counted once)",
             explain=functools.partial(_elementwise_explain, _summary),
             elementwise=_name != "identity",
+            torch=_torch,
         )
     )
 register(
@@ -901,6 +1130,7 @@ register(
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU"),
         elementwise=True,
         example="leaky 0.2",
+        torch=lambda a, i, o, info: TorchCode("nn.LeakyReLU", (pos("negative_slope", float(a["slope"])),)),
     )
 )
 register(
@@ -916,8 +1146,21 @@ register(
         aliases=("Dropout", "Dropout2d", "SpatialDropout2D"),
         elementwise=True,
         example="dropout 0.5",
+        torch=lambda a, i, o, info: TorchCode("nn.Dropout", (pos("p", float(a["p"])),)),
     )
 )
+_SCALE = '''class Scale(nn.Module):
+    """Multiplies by a constant (Inception-ResNet's scaled residuals)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.factor
+'''
+
+
 register(
     LayerType(
         "scale",
@@ -930,6 +1173,7 @@ register(
         aliases=("Scale",),
         elementwise=True,
         example="scale 0.2",
+        torch=lambda a, i, o, info: TorchCode("Scale", (pos("factor", float(a["factor"])),), helpers=(_SCALE,)),
     )
 )
 register(
@@ -943,6 +1187,7 @@ register(
             "no parameters; 0 MACs",
         ],
         aliases=("Flatten",),
+        torch=lambda a, i, o, info: TorchCode("nn.Flatten"),
     )
 )
 
@@ -968,6 +1213,7 @@ register(
         ],
         aliases=("ChannelShuffle", "channel_shuffle"),
         example="shuffle 4",
+        torch=lambda a, i, o, info: TorchCode("nn.ChannelShuffle", (pos("groups", a["groups"]),)),
     )
 )
 
@@ -983,6 +1229,18 @@ def _split_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return ins[0].with_channels(c // a["parts"])
 
 
+_CHANNEL_SLICE = '''class ChannelSlice(nn.Module):
+    """Channels start..stop-1 of the input (ShuffleNet v2's channel split)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, self.start : self.stop]
+'''
+
+
 register(
     LayerType(
         "split",
@@ -994,8 +1252,44 @@ register(
             "no parameters; 0 MACs",
         ],
         example="split 2 index=1",
+        torch=lambda a, i, o, info: TorchCode(
+            "ChannelSlice",
+            (pos("start", a["index"] * o.c), pos("stop", (a["index"] + 1) * o.c)),
+            helpers=(_CHANNEL_SLICE,),
+        ),
     )
 )
+_OPAQUE = '''class Opaque(nn.Module):
+    """PLACEHOLDER for an `opaque` layer of the spec: cnncalc knows only its figures (output shape C, H, W,
+    params, MACs, buffers), not its computation. Write the module here; until then it raises."""
+
+    def __init__(self, out_shape: tuple[int, ...], params: int, macs: int, buffers: int = 0) -> None:
+        super().__init__()
+        self.out_shape, self.params, self.macs, self.buffers = out_shape, params, macs, buffers
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(
+            f"an opaque layer of the spec (output {self.out_shape}, {self.params:,} params, {self.macs:,} MACs, "
+            f"{self.buffers:,} buffers): write its PyTorch code"
+        )
+'''
+
+
+def _opaque_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    shape = (out.c,) if out.is_flat else (out.c, out.h, out.w)
+    return TorchCode(
+        "Opaque",
+        (
+            pos("out_shape", shape),
+            kw("params", a["params"]),
+            kw("macs", a["macs"]),
+            kw("buffers", a["buffers"], 0),
+        ),
+        helpers=(_OPAQUE,),
+        placeholder=True,
+    )
+
+
 register(
     LayerType(
         "opaque",
@@ -1022,6 +1316,7 @@ register(
         rf=fields.unknown,
         rf_doc="unknown",
         example="opaque out=(in_h)x(in_w)x(2*in_c) params=in_c*in_c*2 macs=in_h*in_w*in_c*in_c*2",
+        torch=_opaque_torch,
     )
 )
 
@@ -1096,6 +1391,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Concatenate", "cat", "Concat"),
         example="concat: [conv 8 1x1, conv 8 3x3 pad=1]",
+        torch=_inline(lambda xs: f"torch.cat([{', '.join(xs)}], dim=1)"),
     )
 )
 register(
@@ -1112,6 +1408,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Add", "Eltwise", "sum"),
         example="add: [identity, conv 16 3x3 pad=1]",
+        torch=_inline(lambda xs: " + ".join(xs)),
     )
 )
 register(
@@ -1127,6 +1424,7 @@ register(
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         example="mean: [identity, conv 16 3x3 pad=1]",
+        torch=_inline(lambda xs: f"({' + '.join(xs)}) / {len(xs)}"),
     )
 )
 register(
@@ -1143,6 +1441,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Multiply",),
         example="mul: [identity, gap, conv 16 1x1, sigmoid]",
+        torch=_inline(lambda xs: " * ".join(xs)),
     )
 )
 

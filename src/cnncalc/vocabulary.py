@@ -20,6 +20,7 @@ from .expr import Dim
 from .fields import Axis, Field, FieldArgs
 from .layers import ArgSpec, Attrs, Ctx, LayerType, n, pair, register, resolve_pad
 from .shapes import Shape
+from .torchcode import TorchCode, kw, pos, size_arg
 
 # --------------------------------------------------------------------------- transposed convolution
 
@@ -114,6 +115,23 @@ def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, A
     return lines
 
 
+def _deconv_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    return TorchCode(
+        "nn.ConvTranspose2d",
+        (
+            pos("in_channels", ins[0].c),
+            pos("out_channels", out.c),
+            pos("kernel_size", size_arg(pair(a["kernel"]))),
+            kw("stride", size_arg(pair(a["stride"])), 1),
+            kw("padding", size_arg(pair(a["pad"])), 0),
+            kw("output_padding", size_arg(pair(a["out_pad"])), 0),
+            kw("groups", a["groups"], 1),
+            kw("bias", a["bias"], True),
+            kw("dilation", size_arg(pair(a["dilation"])), 1),
+        ),
+    )
+
+
 register(
     LayerType(
         "deconv",
@@ -140,6 +158,7 @@ register(
         rf=_deconv_field,
         rf_doc="t = ceil(k·g/s) taps d/g apart (g = gcd(d, s)): r + (t-1)·(d/g)·j, stride j/s",
         example="deconv 8 4x4 stride=2 pad=1",
+        torch=_deconv_torch,
     )
 )
 
@@ -222,6 +241,19 @@ def _upsample_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str,
     ]
 
 
+def _upsample_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    scale = a["scale"]
+    if scale is not None:  # the factor itself: PyTorch maps output to input coordinates with it
+        factor = (float(scale.a), float(scale.b)) if isinstance(scale, Dim) else float(scale)
+        how = kw("scale_factor", factor[0] if isinstance(factor, tuple) and factor[0] == factor[1] else factor)
+    else:  # size=HxW, or to=LAYER: that layer's size in this configuration
+        how = kw("size", size_arg((out.h, out.w)))
+    args = [how, kw("mode", a["mode"], "nearest")]
+    if a["mode"] != "nearest":
+        args.append(kw("align_corners", a["align_corners"], False))
+    return TorchCode("nn.Upsample", tuple(args))
+
+
 register(
     LayerType(
         "upsample",
@@ -249,6 +281,7 @@ register(
         rf=_upsample_field,
         rf_doc="taps (nearest 1, bilinear 2, bicubic 4): r + (taps-1)·j, stride j/scale",
         example="upsample 2 mode=bilinear",
+        torch=_upsample_torch,
     )
 )
 
@@ -296,6 +329,7 @@ register(
         rf=_pixel_shuffle_field,
         rf_doc="r + 0, stride j/r",
         example="pixel_shuffle 2",
+        torch=lambda a, i, o, info: TorchCode("nn.PixelShuffle", (pos("upscale_factor", a["factor"]),)),
     )
 )
 register(
@@ -312,6 +346,7 @@ register(
         rf=_pixel_unshuffle_field,
         rf_doc="an r x r window at stride r",
         example="pixel_unshuffle 2",
+        torch=lambda a, i, o, info: TorchCode("nn.PixelUnshuffle", (pos("downscale_factor", a["factor"]),)),
     )
 )
 
@@ -344,6 +379,20 @@ def _crop_field(x: FieldArgs) -> Field:
     return (fields.shifted(f[0], top), fields.shifted(f[1], left))
 
 
+_CENTER_CROP = '''class CenterCrop(nn.Module):
+    """The central height x width of the input (U-Net's copy and crop); the odd row or column is cut at the
+    bottom or right."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: Tensor) -> Tensor:
+        top, left = (x.shape[2] - self.height) // 2, (x.shape[3] - self.width) // 2
+        return x[:, :, top : top + self.height, left : left + self.width]
+'''
+
+
 register(
     LayerType(
         "crop",
@@ -363,6 +412,9 @@ register(
         rf=_crop_field,
         rf_doc="same size and stride, centres shifted by the crop",
         example="crop 6x6",
+        torch=lambda a, i, o, info: TorchCode(
+            "CenterCrop", (pos("height", o.h), pos("width", o.w)), helpers=(_CENTER_CROP,)
+        ),
     )
 )
 
@@ -397,6 +449,9 @@ register(
         rf=_zeropad_field,
         rf_doc="same size and stride, centres shifted by the leading padding",
         example="zeropad 1x2",
+        torch=lambda a, i, o, info: TorchCode(
+            "nn.ZeroPad2d", (pos("padding", (info["pads"][2], info["pads"][3], info["pads"][0], info["pads"][1])),)
+        ),
     )
 )
 
@@ -418,6 +473,8 @@ def _register_norm(
     aliases: tuple[str, ...],
     what: Callable[[Attrs, Shape], str],
     example: str = "",
+    *,
+    torch: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode],
 ) -> None:
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
         lines = [f"{what(a, ins[0])}: {out}, shape unchanged"]
@@ -442,6 +499,7 @@ def _register_norm(
             explain=explain,
             elementwise=True,
             example=example,
+            torch=torch,
         )
     )
 
@@ -461,6 +519,42 @@ def _instancenorm_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     return ins[0]
 
 
+_LAYER_NORM_2D = '''class LayerNorm2d(nn.LayerNorm):
+    """Layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+'''
+
+
+def _layernorm_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    flat = out.is_flat
+    return TorchCode(
+        "nn.LayerNorm" if flat else "LayerNorm2d",
+        (pos("normalized_shape", out.c), kw("eps", float(a["eps"]), 1e-5), kw("elementwise_affine", a["affine"], True)),
+        helpers=() if flat else (_LAYER_NORM_2D,),
+    )
+
+
+def _groupnorm_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    return TorchCode(
+        "nn.GroupNorm",
+        (
+            pos("num_groups", a["groups"]),
+            pos("num_channels", out.c),
+            kw("eps", float(a["eps"]), 1e-5),
+            kw("affine", a["affine"], True),
+        ),
+    )
+
+
+def _instancenorm_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    return TorchCode(
+        "nn.InstanceNorm2d",
+        (pos("num_features", out.c), kw("eps", float(a["eps"]), 1e-5), kw("affine", a["affine"], False)),
+    )
+
+
 _register_norm(
     "layernorm",
     "layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d; on a flat vector, over its"
@@ -469,6 +563,7 @@ _register_norm(
     _same,
     ("LayerNorm", "LayerNorm2d", "LayerNormalization"),
     lambda a, x: f"normalises the {x.c} channels at each of the {x.h * x.w} positions",
+    torch=_layernorm_torch,
 )
 _register_norm(
     "groupnorm",
@@ -478,6 +573,7 @@ _register_norm(
     ("GroupNorm", "GroupNormalization"),
     lambda a, x: f"normalises each of {a['groups']} groups of {x.c // a['groups']} channels over all positions",
     "groupnorm 4",
+    torch=_groupnorm_torch,
 )
 _register_norm(
     "instancenorm",
@@ -486,6 +582,7 @@ _register_norm(
     _instancenorm_shape,
     ("InstanceNorm2d", "InstanceNormalization"),
     lambda a, x: f"normalises each of the {x.c} channels over its {x.h * x.w} positions",
+    torch=_instancenorm_torch,
 )
 
 # --------------------------------------------------------------------------- per-position linear, scale, depth
@@ -508,6 +605,24 @@ def _linear_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, A
     ]
 
 
+_POINTWISE_LINEAR = '''class PointwiseLinear(nn.Linear):
+    """A fully connected layer over the channels at every position (ConvNeXt's MLP): nn.Linear on the
+    channels-last tensor."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+'''
+
+
+def _linear_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
+    flat = ins[0].is_flat
+    return TorchCode(
+        "nn.Linear" if flat else "PointwiseLinear",
+        (pos("in_features", ins[0].c), pos("out_features", out.c), kw("bias", a["bias"], True)),
+        helpers=() if flat else (_POINTWISE_LINEAR,),
+    )
+
+
 register(
     LayerType(
         "linear",
@@ -524,8 +639,21 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_linear_explain,
         example="linear 64",
+        torch=_linear_torch,
     )
 )
+_LAYER_SCALE = '''class LayerScale(nn.Module):
+    """A learnable scale per channel (ConvNeXt's and CaiT's layer scale)."""
+
+    def __init__(self, channels: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma.view(1, -1, *[1] * (x.dim() - 2))
+'''
+
+
 register(
     LayerType(
         "layerscale",
@@ -543,8 +671,27 @@ register(
             "0 MACs (1 multiply per element: see --ops)",
         ],
         elementwise=True,
+        torch=lambda a, i, o, info: TorchCode(
+            "LayerScale", (pos("channels", o.c), kw("init", float(a["init"]), 1e-6)), helpers=(_LAYER_SCALE,)
+        ),
     )
 )
+_DROP_PATH = '''class DropPath(nn.Module):
+    """Stochastic depth: while training, zeroes the whole input of a sample with probability p (and scales the
+    rest by 1/(1-p)); the identity at inference."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty(x.shape[0], *[1] * (x.dim() - 1), device=x.device).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+'''
+
+
 register(
     LayerType(
         "droppath",
@@ -558,5 +705,6 @@ register(
         ],
         elementwise=True,
         example="droppath 0.1",
+        torch=lambda a, i, o, info: TorchCode("DropPath", (pos("p", float(a["p"])),), helpers=(_DROP_PATH,)),
     )
 )

@@ -1,0 +1,100 @@
+"""Reference run of ``cnncalc verify`` over the whole library: every bundled spec and every variant.
+
+Each configuration is exported to PyTorch (``cnncalc export --to pytorch``), the module is executed, built and run
+once (meta device, else CPU), and every layer's output shape, params, buffers and MACs, and the totals, are
+compared with cnncalc's (:mod:`cnncalc.verify`). The result, one entry per configuration with its number of
+differences (0 expected) and the totals on both sides, goes to tests/data/verify_reference.json, which
+tests/test_export_pytorch.py reads without torch.
+
+torch is not a dependency of cnncalc; run this in a throwaway venv with cnncalc installed editable::
+
+    python -m venv /tmp/tvenv && /tmp/tvenv/bin/pip install torch
+    /tmp/tvenv/bin/pip install --no-deps -e .
+    /tmp/tvenv/bin/python tools/verify_all.py            # writes tests/data/verify_reference.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "data" / "verify_reference.json"
+
+
+def configurations() -> list[tuple[str, str | None]]:
+    """(library file name, variant or None) for every bundled spec and each of its variants."""
+    from cnncalc.library import library_files
+    from cnncalc.spec import load_spec
+
+    out: list[tuple[str, str | None]] = []
+    for f in library_files():
+        out.append((f.name, None))
+        out.extend((f.name, v.name) for v in load_spec(f).variants)
+    return out
+
+
+def run(file: str, variant: str | None) -> dict[str, Any]:
+    from cnncalc.analysis import analyze
+    from cnncalc.graph import build_graph
+    from cnncalc.library import library_dir
+    from cnncalc.spec import load_spec
+    from cnncalc.verify import verify
+
+    spec = load_spec(library_dir() / file)
+    report = analyze(build_graph(spec, variant))
+    start = time.perf_counter()
+    v = verify(report)
+    return {
+        "spec": file,
+        "variant": variant,
+        "title": report.title,
+        "model_class": v.export.model_class,
+        "device": v.device,
+        "layers": len(report.layers),
+        "compared": v.layers,
+        "unobserved": list(v.unobserved),
+        "differences": len(v.differences),
+        "first_differences": [
+            {"layer": d.layer, "module": d.module, "figure": d.figure, "cnncalc": d.cnncalc, "torch": d.torch}
+            for d in v.differences[:10]
+        ],
+        "totals": {figure: {"cnncalc": mine, "torch": theirs} for figure, mine, theirs in v.totals},
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=OUT)
+    parser.add_argument("--only", help="only the configurations whose file or variant contains this text")
+    args = parser.parse_args()
+    import torch
+
+    entries = []
+    failed = 0
+    for file, variant in configurations():
+        if args.only and args.only not in file and args.only not in (variant or ""):
+            continue
+        entry = run(file, variant)
+        entries.append(entry)
+        failed += entry["differences"] > 0
+        print(
+            f"{file + (':' + variant if variant else ''):42} {entry['compared']:5}/{entry['layers']:<5} layers "
+            f"{entry['device']:4} {entry['differences']:3} differences  params {entry['totals']['params']['torch']:>13}"
+            f"  MACs {entry['totals']['MACs']['torch']:>18}  {entry['seconds']:6.2f}s",
+            flush=True,
+        )
+    if not args.only:
+        data = {"torch": torch.__version__, "configurations": entries}
+        args.output.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.output}: {len(entries)} configurations, {failed} with differences")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
