@@ -291,7 +291,7 @@ def test_layer_paths_are_shared_not_copied() -> None:
     tracemalloc.start()
     try:
         spec = parse_spec(text, "t.yaml")
-        rep = analyze(build_graph(spec), spec)
+        rep = analyze(build_graph(spec))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -299,7 +299,7 @@ def test_layer_paths_are_shared_not_copied() -> None:
     assert len(rep.layers) == 5000 and len(rep.layers[-1].path) == path_text
     assert rep.layers[-1].path.endswith("x.relu#5000") and rep.layers[0].path.startswith("b00xx")
     assert peak < 5000 * path_text / 4  # the paths' text alone would take 4 times this (20 MB)
-    refs = [r[0] for r in rep.layers[:2]]  # the stored path objects (LayerResult.path makes their text)
+    refs = [r.node.ref for r in rep.layers[:2]]  # the stored path objects (LayerResult.path makes their text)
     assert isinstance(refs[0], LayerPath) and refs[0].parent is refs[1].parent  # one parent object for siblings
     assert str(refs[0]) == rep.layers[0].path
     assert refs[0] == LayerPath.parse(rep.layers[0].path) and hash(refs[0]) == hash(LayerPath.parse(str(refs[0])))
@@ -328,3 +328,11 @@ def test_budgets_are_per_file_over_all_variants(
     (diag,) = result.diagnostics
     assert diag.code == "E104" and message in diag.message and diag.location is not None
     assert diag.location.line == 44 and diag.message.startswith(f"[variant v{len(result.configs) - 1}]")
+
+
+def test_a_long_path_gives_its_ends_without_its_text() -> None:
+    path = LayerPath.parse(".".join(["b" + "x" * 499] * 60 + ["relu#7"]))
+    text = str(path)
+    assert path.text is None and path.size == len(text) == 60 * 501 + 6
+    for n in (0, 1, 10, 499, 500, 501, 502, 40_000):
+        assert path.head(n) == text[:n] and path.tail(n) == (text[-n:] if n else "")

@@ -125,6 +125,36 @@ class LayerPath:
             node = node.parent
         return ".".join(reversed(parts))
 
+    def tail(self, n: int) -> str:
+        """The last ``n`` characters of the text (all of it when shorter), made from the last segments only."""
+        parts: list[str] = []
+        size = -1
+        node: LayerPath | None = self
+        while node is not None and size < n:
+            parts.append(node.segment)
+            size += len(node.segment) + 1
+            node = node.parent
+        text = ".".join(reversed(parts))
+        return text[-n:] if n > 0 else ""
+
+    def head(self, n: int) -> str:
+        """The first ``n`` characters of the text (all of it when shorter), without making the rest."""
+        if self.text is not None or self.size <= n:
+            return str(self)[:n]
+        chain: list[LayerPath] = []
+        node: LayerPath | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        parts: list[str] = []
+        size = -1
+        for node in reversed(chain):
+            if size >= n:
+                break
+            parts.append(node.segment)
+            size += len(node.segment) + 1
+        return ".".join(parts)[:n]
+
     def __repr__(self) -> str:
         return f"LayerPath({str(self)!r})"
 
