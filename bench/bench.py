@@ -128,11 +128,11 @@ def analyse_time(text: str) -> tuple[float, int, int]:
 
     t = time.perf_counter()
     spec = parse_spec(text, "generated.yaml")
-    report = analyze(build_graph(spec), spec)
+    report = analyze(build_graph(spec))
     elapsed = time.perf_counter() - t
     tracemalloc.start()
     spec = parse_spec(text, "generated.yaml")
-    report = analyze(build_graph(spec), spec)
+    report = analyze(build_graph(spec))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return elapsed, len(report.layers), peak
@@ -143,14 +143,15 @@ def show_time(text: str, width: int | None = 100) -> tuple[float, float]:
 
     CPU time (one thread), not wall time: the ratio of the two should not depend on what else the machine runs.
     """
-    from cnncalc import layout, render
+    from cnncalc import render
+    from cnncalc.render import layout
     from cnncalc.analysis import analyze
     from cnncalc.graph import build_graph
     from cnncalc.spec import parse_spec
 
     t = time.process_time()
     spec = parse_spec(text, "generated.yaml")
-    report = analyze(build_graph(spec), spec)
+    report = analyze(build_graph(spec))
     t1 = time.process_time()
     layout.to_text(layout.render(render.report_table(report), width))
     return t1 - t, time.process_time() - t1

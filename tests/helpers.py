@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from cnncalc.analysis import Report, analyze
-from cnncalc.graph import build_graph
-from cnncalc.spec import parse_spec
+from cnncalc.analysis import Report
+from cnncalc.pipeline import evaluate_text
 
 
 def run(text: str, **kwargs: object) -> Report:
-    """Parse, expand and count a spec written inline."""
-    spec = parse_spec(text, "t.yaml")
-    return analyze(build_graph(spec, **kwargs), spec)  # type: ignore[arg-type]
+    """Parse, expand and count a spec written inline (the one pipeline, as the commands use it)."""
+    return evaluate_text(text, "t.yaml", **kwargs)
 
 
 def one(layer: str, input_shape: str = "224x224x3") -> Report:

@@ -339,9 +339,11 @@ def nasty_report() -> Report:
     rep = run("input: 8x8x3\nlayers:\n  - a:\n      - b:\n          - conv 4 3x3 pad=1\n          - relu\n  - fc 2\n")
     assert [r.path for r in rep.layers] == ["a.b.conv", "a.b.relu", "fc"]
     paths = [f"{NASTY[0]}.{NASTY[1]}.{NASTY[2]}", f"{NASTY[0]}.{NASTY[1]}.{NASTY[3]}", NASTY[4]]
-    layers = tuple(r._replace(path=p) for r, p in zip(rep.layers, paths))
-    rest = [rep.layers[2]._replace(path=n, sources=(2 + k,)) for k, n in enumerate(NASTY[5:])]
-    return dataclasses.replace(rep, layers=layers + tuple(rest), name='evil "name"\n%%{init: {}}%% \\')
+    layers = tuple(r._replace(node=r.node._replace(path=p)) for r, p in zip(rep.layers, paths))
+    last = rep.layers[2]
+    rest = [last._replace(node=last.node._replace(path=n, inputs=(2 + k,))) for k, n in enumerate(NASTY[5:])]
+    graph = dataclasses.replace(rep.graph, name='evil "name"\n%%{init: {}}%% \\')
+    return dataclasses.replace(rep, layers=layers + tuple(rest), graph=graph)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

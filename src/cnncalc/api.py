@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .analysis import LayerResult, Report, analyze
+from .analysis import LayerResult, Report
 from .errors import CnncalcError, Location, UnknownNameError
-from .graph import build_graph
-from .library import Found, bundled_names, find_spec
+from .library import Found, bundled_names
+from .pipeline import evaluate
 from .shapes import Shape
-from .spec import did_you_mean, load_spec
+from .spec import did_you_mean
 
 
 def analyze_spec(
@@ -34,10 +34,7 @@ def analyze_spec(
     at another input size; ``no_bias`` counts as if no conv or fc had a bias; ``batch`` multiplies MACs,
     FLOPs, ops and activations (never params).
     """
-    found = find_spec(str(spec))
-    parsed = load_spec(found.path)
-    graph = build_graph(parsed, variant or found.variant, sets, input_shape, no_bias)
-    return analyze(graph, parsed, batch)
+    return evaluate(spec, variant, sets, input_shape, no_bias, batch)
 
 
 def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]]:

@@ -156,8 +156,7 @@ STDIN_NAME = "<stdin>"
 
 def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> Any:
     """The spec on standard input, read as a file named ``<stdin>`` is (same limits, same checks)."""
-    from .analysis import analyze
-    from .graph import build_graph
+    from .pipeline import evaluate
     from .spec import LIMITS, decode, parse_spec
 
     obj = click.get_current_context().find_root().ensure_object(dict)
@@ -168,7 +167,7 @@ def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any,
             click.echo("cnncalc: reading a spec from standard input (end it with Ctrl-D)", err=True)
         obj["stdin"] = decode(sys.stdin.buffer.read(LIMITS["file_bytes"] + 1), STDIN_NAME)
     spec = parse_spec(obj["stdin"], STDIN_NAME)
-    return analyze(build_graph(spec, variant, _sets(sets), input_shape, no_bias), spec, batch)
+    return evaluate(spec, variant, _sets(sets), input_shape, no_bias, batch)
 
 
 def memory_options(f: F) -> F:

@@ -237,6 +237,15 @@ class Graph:
     no_bias: bool = False
     warnings: tuple[Diagnostic, ...] = ()
     own_title: bool = False  # the variant names itself (`name:` in its mapping): the title is its own
+    source: str = ""  # the spec's `source:`
+    accuracy: tuple[tuple[str, str], ...] = ()  # the spec's `accuracy:` entries, the variant's own over them
+
+    @property
+    def title(self) -> str:
+        """The display name: the spec's, a variant's own, or ``vgg13 (variant of VGG-16 ...)``."""
+        if self.variant and not self.own_title:
+            return f"{self.variant} (variant of {self.name})"
+        return self.name
 
     @property
     def output_shape(self) -> Shape:
@@ -1224,5 +1233,17 @@ def build_graph(
         shape = input_shape
     check_inline = variant is None and not sets and input_shape is None
     graph = Builder(spec, env, shape, no_bias=no_bias, check_inline=check_inline, work=work).build()
-    title = spec.variant(variant).title if variant is not None else None
-    return replace(graph, variant=variant, name=title or graph.name, own_title=title is not None)
+    accuracy = dict(spec.accuracy)
+    title = None
+    if variant is not None:
+        v = spec.variant(variant)
+        title = v.title
+        accuracy.update(v.accuracy)
+    return replace(
+        graph,
+        variant=variant,
+        name=title or graph.name,
+        own_title=title is not None,
+        source=spec.source,
+        accuracy=tuple(accuracy.items()),
+    )
