@@ -1448,7 +1448,9 @@ def _check_result(res: Result, args: list[str], path: str, text_lines: list[str]
     return "error"
 
 
-_YAML_LINES = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # the line breaks YAML counts
+#: The line breaks locations count: as editors do. YAML also breaks lines at U+0085, U+2028 and U+2029, but
+#: cnncalc refuses those characters before YAML reads the file, locating them where an editor shows them.
+_YAML_LINES = re.compile("\r\n|[\n\r]")
 
 
 def outcome(text: str | bytes, timeout: float | None = None, all_formats: bool = False) -> str:
