@@ -5,6 +5,7 @@ If this test needs a change outside the registry entry below to pass, some stage
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -107,3 +108,42 @@ def test_ops_page_is_generated_and_every_example_builds() -> None:
     assert docs.OPS.read_text(encoding="utf-8") == page, "run: python tools/docs.py"
     for name in L.LAYER_TYPES:
         assert f"\n## {name}\n" in page
+
+
+_TILE_BLUR_MODULE = '''class TileBlur(nn.Module):
+    """A 3x3 blur (a fixed depthwise kernel), the channels repeated `times` times, a bias per output channel."""
+
+    def __init__(self, channels: int, times: int) -> None:
+        super().__init__()
+        self.times = times
+        self.bias = nn.Parameter(torch.zeros(channels * times, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.avg_pool2d(x, 3, 1, 1).repeat(1, self.times, 1, 1) + self.bias
+'''
+
+
+def test_export_names_the_layer_of_an_op_without_pytorch_code(spec: str, cli: Cli) -> None:
+    res = cli("export", spec, "--to", "pytorch", code=1)
+    assert res.stderr.startswith(
+        f"{spec}:5:9: error: tb: cannot export to PyTorch: `tile_blur` has no PyTorch code in cnncalc's registry"
+    )
+    assert "Traceback" not in res.stderr
+
+
+def test_its_torch_field_is_all_the_export_needs(spec: str, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from cnncalc.torchcode import TorchCode, kw, pos
+
+    def torch(a: object, ins: list[Shape], out: Shape, info: object) -> TorchCode:
+        return TorchCode(
+            "TileBlur",
+            (pos("channels", ins[0].c), kw("times", a["times"])),
+            helpers=(_TILE_BLUR_MODULE,),  # type: ignore[index]
+        )
+
+    monkeypatch.setitem(L.LAYER_TYPES, "tile_blur", replace(TILE, torch=torch))
+    source = cli("export", spec).stdout
+    assert "class TileBlur(nn.Module):" in source and "self.tb = TileBlur(4, times=3)" in source
+    ast.parse(source)

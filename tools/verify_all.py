@@ -38,7 +38,7 @@ def configurations() -> list[tuple[str, str | None]]:
     return out
 
 
-def run(file: str, variant: str | None) -> dict[str, Any]:
+def run(file: str, variant: str | None) -> tuple[dict[str, Any], float]:
     from cnncalc.analysis import analyze
     from cnncalc.graph import build_graph
     from cnncalc.library import library_dir
@@ -64,7 +64,33 @@ def run(file: str, variant: str | None) -> dict[str, Any]:
             for d in v.differences[:10]
         ],
         "totals": {figure: {"cnncalc": mine, "torch": theirs} for figure, mine, theirs in v.totals},
-        "seconds": round(time.perf_counter() - start, 2),
+    }, time.perf_counter() - start
+
+
+#: A deliberate mistake the verification must catch: the export of resnet18 with its first convolution padded 2
+#: instead of 3 (the stem's output 111x111 instead of 112x112) and its first batch norm without parameters.
+MUTATIONS = (
+    ("nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)", "nn.Conv2d(3, 64, 7, stride=2, padding=2, bias=False)"),
+    ('("bn", nn.BatchNorm2d(64)),', '("bn", nn.BatchNorm2d(64, affine=False)),'),
+)
+
+
+def self_test() -> dict[str, Any]:
+    """Verify a mutated export of resnet18: the differences found (the run is worthless if there are none)."""
+    from cnncalc.api import analyze_spec
+    from cnncalc.to_pytorch import export_pytorch
+    from cnncalc.verify import verify
+
+    report = analyze_spec("resnet18")
+    source = export_pytorch(report).source
+    for old, new in MUTATIONS:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    v = verify(report, source, "mutated resnet18")
+    return {
+        "spec": "resnet18.yaml",
+        "mutations": [f"{old} -> {new}" for old, new in MUTATIONS],
+        "differences": [f"{d.layer} {d.figure}: {d.cnncalc} vs {d.torch}" for d in v.differences],
     }
 
 
@@ -80,17 +106,19 @@ def main() -> int:
     for file, variant in configurations():
         if args.only and args.only not in file and args.only not in (variant or ""):
             continue
-        entry = run(file, variant)
+        entry, seconds = run(file, variant)
         entries.append(entry)
         failed += entry["differences"] > 0
         print(
             f"{file + (':' + variant if variant else ''):42} {entry['compared']:5}/{entry['layers']:<5} layers "
             f"{entry['device']:4} {entry['differences']:3} differences  params {entry['totals']['params']['torch']:>13}"
-            f"  MACs {entry['totals']['MACs']['torch']:>18}  {entry['seconds']:6.2f}s",
+            f"  MACs {entry['totals']['MACs']['torch']:>18}  {seconds:6.2f}s",
             flush=True,
         )
     if not args.only:
-        data = {"torch": torch.__version__, "configurations": entries}
+        check = self_test()
+        print(f"self-test: a mutated resnet18 export shows {len(check['differences'])} differences")
+        data = {"torch": torch.__version__, "self_test": check, "configurations": entries}
         args.output.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.output}: {len(entries)} configurations, {failed} with differences")
     return 1 if failed else 0

@@ -649,25 +649,45 @@ def export_(
 
 @cli.command(name="verify")
 @click.argument("spec")
+@click.option(
+    "--module",
+    "module_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Verify this module file (an export you edited, e.g. its opaque layers written) instead of a fresh export.",
+)
 @config_options
-def verify_(spec: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> None:
+def verify_(
+    spec: str,
+    module_file: str | None,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+) -> None:
     """Check the exported PyTorch module against the spec: every layer's shape, params, buffers and MACs.
 
     Builds the module `cnncalc export` writes, runs it once on an input of zeros (PyTorch's meta device, else
     the CPU) and compares each layer's output shape, parameters, buffers and MACs (FLOPs / 2 of PyTorch's
     FlopCounterMode), and the totals, with cnncalc's. Prints the totals side by side and a table of the
-    differences; exit 0 when nothing differs, 1 when anything does. Needs PyTorch, an optional extra:
-    pip install 'cnncalc[torch]'.
+    differences; exit 0 when nothing differs, 1 when anything does. With --module, the module file you give
+    (an export you completed or changed, keeping its class and submodule names) is checked instead. Needs
+    PyTorch, an optional extra: pip install 'cnncalc[torch]'.
 
     \b
     Example:
         cnncalc verify resnet18
         cnncalc verify mobilenet-v3-large --input 320x320x3
+        cnncalc verify my-net.yaml --module my_net.py
     """
     from .verify import verification_text, verify
 
     report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
-    result = verify(report)
+    if module_file is None:
+        result = verify(report)
+    else:
+        source = Path(module_file).read_text(encoding="utf-8", errors="replace")
+        result = verify(report, source, module_file)
     click.echo(verification_text(result), nl=False)
     if not result.ok:
         sys.exit(ExitCode.FAILED)

@@ -335,6 +335,12 @@ _TABLE = (
         "`cnncalc verify` meets an `opaque` layer, which exports as a placeholder that raises until written.",
         "ExportError",
     ),
+    Code(
+        "E703",
+        "module-fails",
+        "The module `cnncalc verify` checks is no Python, lacks the model class, or fails to build or run.",
+        "ExportError",
+    ),
     # Warnings: reported, never fatal
     Code(
         "W101",

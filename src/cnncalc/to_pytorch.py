@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from . import layers as L  # noqa: N812 - the registry
 from .analysis import LayerResult, Report
 from .errors import CnncalcError
+from .spec import ArchitectureSpec
 from .torchcode import REQUIRED, TorchArg, TorchCode
 
 INPUT = -1  # the value index of the network's input
@@ -187,38 +188,39 @@ def _type(values: Sequence[Any]) -> str:
 Binding = Callable[[_Hole], "str | None"]  # a hole's class argument, or None: write its value
 
 
-def _render(code: Any, bind: Binding, indent: str) -> str:
+def _render(code: Any, bind: Binding, indent: str, lead: int = 0) -> str:
+    """``code`` as source at ``indent``, after ``lead`` characters on its first line."""
     if isinstance(code, _Call):
         parts = []
         for a, kwd, slot in zip(code.args, code.keywords, code.slots):
             if isinstance(a, _Call):
-                text = _render(a, bind, indent)
+                text = _render(a, bind, indent + "    ", len(slot) + 1 if kwd else 0)
             else:
                 name = bind(a)
                 if name is None and kwd and a.default is not REQUIRED and _same(a.value, a.default):
                     continue
                 text = name if name is not None else literal(a.value)
             parts.append(f"{slot}={text}" if kwd else text)
-        return _wrap_call(code.func, parts, indent)
+        return _wrap_call(code.func, parts, indent, lead)
     if isinstance(code, _Seq):
         inner = indent + "    "
-        lines = [f'{inner}("{name}", {_render(c, bind, inner)}),' for name, c in code.items]
+        lines = [f'{inner}("{name}", {_render(c, bind, inner, len(name) + 5)}),' for name, c in code.items]
         return "nn.Sequential(OrderedDict([\n" + "\n".join(lines) + f"\n{indent}]))"
     assert isinstance(code, _New)
     args = []
     for (pname, _), h in zip(code.cls.params, code.args):
         name = bind(h)
         args.append(f"{pname}={name if name is not None else literal(h.value)}")
-    return _wrap_call(code.cls.name, args, indent)
+    return _wrap_call(code.cls.name, args, indent, lead)
 
 
 #: A call longer than this (with its indentation) is written one argument per line.
-_LINE = 96
+_LINE = 116
 
 
-def _wrap_call(func: str, parts: list[str], indent: str) -> str:
+def _wrap_call(func: str, parts: list[str], indent: str, lead: int) -> str:
     one = f"{func}({', '.join(parts)})"
-    if len(indent) + len(one) <= _LINE or not parts:
+    if len(indent) + lead + len(one) + 2 <= _LINE or not parts:
         return one
     inner = indent + "    "
     return f"{func}(\n" + "".join(f"{inner}{p},\n" for p in parts) + f"{indent})"
@@ -280,10 +282,10 @@ def _identifier(seg: str) -> str:
     return name
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def _unique(name: str, taken: set[str], sep: str = "_") -> str:
     out, k = name, 2
     while out in taken:
-        out, k = f"{name}_{k}", k + 1
+        out, k = f"{name}{sep}{k}", k + 1
     taken.add(out)
     return out
 
@@ -297,7 +299,7 @@ def _camel(text: str) -> str:
 
 
 class _Builder:
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, spec: ArchitectureSpec | None = None) -> None:
         self.report = report
         self.layers = report.layers
         self.codes: list[TorchCode] = []
@@ -309,7 +311,7 @@ class _Builder:
         self.classes: list[_Class] = []
         self.class_names: set[str] = set()
         self.uses_seq = False
-        self.block_calls, self.blocks = _block_calls(report.file)
+        self.block_calls, self.blocks = _block_calls(report.file, spec)
 
     # ---------------------------------------------------------------- codes from the registry
 
@@ -735,7 +737,7 @@ class _Builder:
                 name = stripped.pop()
             else:
                 name = named(box)
-        return _unique(_camel(name), self.class_names)
+        return _unique(_camel(name), self.class_names, "")
 
 
 #: PyTorch's names of a layer's channel counts: equal counts of these share one class argument.
@@ -745,15 +747,16 @@ _CHANNEL_SLOTS = frozenset(
 _CHANNELS = "<channels>"
 
 
-def _block_calls(file: str) -> tuple[dict[str, str | None], set[str]]:
+def _block_calls(file: str, spec: ArchitectureSpec | None) -> tuple[dict[str, str | None], set[str]]:
     """Layer names that name one call of a block in the spec (``enc1: double_conv 64``): name -> block (None
     when the name calls different blocks, or repeats one). Empty when the file cannot be read again."""
     from .spec import load_spec
 
-    try:
-        spec = load_spec(file)
-    except (CnncalcError, OSError):
-        return {}, set()
+    if spec is None:
+        try:
+            spec = load_spec(file)
+        except (CnncalcError, OSError):
+            return {}, set()
     blocks = {b.name for b in spec.blocks}
     out: dict[str, str | None] = {}
 
@@ -842,7 +845,7 @@ def _class_source(cls: _Class, builder: _Builder) -> str:
         return "\n".join(lines) + "\n"
     lines += [f"class {cls.name}(nn.Module):", doc, "", f"    {head}", "        super().__init__()"]
     for name, code in box.items:
-        lines.append(f"        self.{name} = {_render(code, bind, '        ')}")
+        lines.append(f"        self.{name} = {_render(code, bind, '        ', len(name) + 8)}")
     lines += ["", f"    {box.signature}"]
     lines += [f"        {line}" for line in box.forward]
     return "\n".join(lines) + "\n"
@@ -855,6 +858,11 @@ def _model_name(report: Report) -> str:
     return _camel(title)
 
 
+def _doc(text: str) -> str:
+    """``text`` safe inside a docstring."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
 def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, 116 - len(indent), break_long_words=False, break_on_hyphens=False) or [""]
 
@@ -863,14 +871,16 @@ def _model_source(name: str, root: _Box, builder: _Builder, report: Report, file
     t = report.total
     shape = "x".join(map(str, report.input.dims))
     outs = [builder.layers[v].output if v != INPUT else report.input for v in builder.outputs]
-    config = [f"from {file}"]
+    config = [f"from {_doc(file)}"]
     if report.variant:
         config.append(f"variant {report.variant}")
     if report.params:
-        config.append("parameters " + ", ".join(f"{k}={v}" for k, v in report.params))
-    doc = [f"{report.title}.", ""]
+        config.append(_doc("parameters " + ", ".join(f"{k}={v}" for k, v in report.params)))
+    if report.no_bias:
+        config.append("without biases (--no-bias)")
+    doc = [f"{_doc(report.title)}.", ""]
     if report.source:
-        doc += _wrap(f"Source: {report.source}", "    ")
+        doc += _wrap(f"Source: {_doc(report.source)}", "    ")
         doc.append("")
     doc += _wrap(f"Exported by cnncalc {'; '.join(config)}.", "    ")
     doc += _wrap(
@@ -885,7 +895,7 @@ def _model_source(name: str, root: _Box, builder: _Builder, report: Report, file
     lines += ["", "    def __init__(self) -> None:", "        super().__init__()"]
     for attr, code in builder.child_codes(root):
         comment = "  # PLACEHOLDER: an opaque layer; write it" if _placeholder(code) else ""
-        lines.append(f"        self.{attr} = {_render(code, _literal_binding, '        ')}{comment}")
+        lines.append(f"        self.{attr} = {_render(code, _literal_binding, '        ', len(attr) + 8)}{comment}")
     lines += ["", f"    {root.signature}", *[f"        {line}" for line in root.forward]]
     return "\n".join(lines) + "\n"
 
@@ -906,23 +916,26 @@ def _placeholder(code: Any) -> bool:
     return isinstance(code, _Call) and code.placeholder
 
 
-def export_pytorch(report: Report) -> Export:
-    """``report``'s network as the source of one PyTorch module (see the module docstring)."""
-    b = _Builder(report)
+def export_pytorch(report: Report, spec: ArchitectureSpec | None = None) -> Export:
+    """``report``'s network as the source of one PyTorch module (see the module docstring).
+
+    ``spec`` (read again from ``report.file`` when not given) names the classes after the blocks they call.
+    """
+    b = _Builder(report, spec)
     b.collect_codes()
     b.look_through()
     root = b.tree()
     b.build(root)
     root.signature, root.forward = b.forward_code(root)
-    model = _unique(_model_name(report), b.class_names)
+    model = _unique(_model_name(report), b.class_names, "")
     file = _file_name(report.file)
     models = _model_source(model, root, b, report, file)
     classes = [_class_source(c, b) for c in b.classes]
     observe, owners, modules = _observations(b, root)
     placeholders = tuple(i for i, c in enumerate(b.codes) if c.placeholder)
+    shape = "x".join(map(str, report.input.dims))
     header = [
-        f'"""{report.title} in PyTorch: exported by cnncalc from {file}, for a {"x".join(map(str, report.input.dims))}'
-        " input.",
+        *_wrap(f'"""{_doc(report.title)} in PyTorch: exported by cnncalc from {_doc(file)}, for a {shape} input.', ""),
         "",
         *_wrap(
             "Generated by `cnncalc export --to pytorch`; depends on torch only. Submodules are named after the spec's "

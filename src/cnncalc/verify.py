@@ -14,11 +14,12 @@ torch is an optional extra (``pip install 'cnncalc[torch]'``), imported only her
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 from .analysis import Report
+from .errors import Location
 from .to_pytorch import Export, ExportError, export_pytorch
 
 TORCH_HELP = "cnncalc verify needs PyTorch, an optional extra: pip install 'cnncalc[torch]'"
@@ -69,26 +70,58 @@ def import_torch() -> Any:
         raise TorchMissingError(TORCH_HELP) from None
 
 
-def verify(report: Report) -> Verification:
-    """Export ``report``'s network, build and run it, and compare every layer (see the module docstring)."""
+class _ModuleFailedError(Exception):
+    """The module under test raised while being built or run."""
+
+
+def verify(report: Report, source: str | None = None, source_name: str = "") -> Verification:
+    """Export ``report``'s network, build and run it, and compare every layer (see the module docstring).
+
+    ``source`` verifies that module instead of a fresh export: an exported module edited by hand (its opaque
+    layers written, say), which must keep the exported class name and submodule names.
+    """
     exp = export_pytorch(report)
-    if exp.placeholders:
+    if source is None and exp.placeholders:
         first = report.layers[exp.placeholders[0]]
         count = len(exp.placeholders)
         raise ExportError(
             "cannot verify: an opaque layer exports as a placeholder that raises until its PyTorch code is written"
             + (f" ({count} opaque layers)" if count > 1 else ""),
             first.loc.with_path(first.path),
+            ("help: export it, write the placeholder, then `cnncalc verify SPEC --module FILE`",),
             code="E702",
         )
+    if source is not None:
+        exp = replace(exp, source=source)
+    name = source_name or f"<cnncalc export of {report.name}>"
+    try:
+        code = compile(exp.source, name, "exec")
+    except (SyntaxError, ValueError) as exc:
+        line, col = (exc.lineno or 0, exc.offset or 0) if isinstance(exc, SyntaxError) else (0, 0)
+        why = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise ExportError(
+            f"cannot verify: not a Python module: {why}", Location(name, line, col), code="E703"
+        ) from None
     torch = import_torch()
     namespace: dict[str, Any] = {"__name__": "cnncalc_export"}
-    exec(compile(exp.source, f"<cnncalc export of {report.name}>", "exec"), namespace)  # noqa: S102 - our own code
-    model_class = namespace[exp.model_class]
     try:
-        return _run(torch, model_class, report, exp, "meta")
-    except (NotImplementedError, RuntimeError):  # an op without a meta kernel: compute on the CPU
-        return _run(torch, model_class, report, exp, "cpu")
+        exec(code, namespace)  # noqa: S102 - the exported module, or the one the user asked to verify
+    except Exception as exc:  # noqa: BLE001 - whatever the module raises is its failure, reported as such
+        raise ExportError(
+            f"cannot verify: the module fails on import: {type(exc).__name__}: {exc}", Location(name), code="E703"
+        ) from None
+    model_class = namespace.get(exp.model_class)
+    if model_class is None:
+        raise ExportError(f"cannot verify: the module has no class `{exp.model_class}`", Location(name), code="E703")
+    failures = []
+    for device in ("meta", "cpu"):  # the meta device computes nothing; an op without a meta kernel runs on the CPU
+        try:
+            return _run(torch, model_class, report, exp, device)
+        except _ModuleFailedError as exc:
+            failures.append(f"on the {device} device: {exc}")
+    raise ExportError(
+        f"cannot verify: the module fails to build or run ({failures[-1]})", Location(name), failures, code="E703"
+    )
 
 
 def _count(tensors: Any) -> int:
@@ -122,14 +155,22 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
     import importlib
 
     flop_counter_mode = importlib.import_module("torch.utils.flop_counter").FlopCounterMode
-    with torch.device(device):
-        model = model_class()
-    model.eval()
+    try:
+        with torch.device(device):
+            model = model_class()
+        model.eval()
+    except Exception as exc:  # noqa: BLE001 - the module's own failure
+        raise _ModuleFailedError(f"{type(exc).__name__}: {exc}") from None
     seen: dict[tuple[str, str], Any] = {}
     wanted = {(o.module, o.where) for o in exp.observe if o is not None} | {("", "out")}
     handles = []
+    missing: set[str] = set()
     for fqn, where in sorted(wanted):
-        module = model.get_submodule(fqn)
+        try:
+            module = model.get_submodule(fqn)
+        except AttributeError:
+            missing.add(fqn)
+            continue
         if where == "out":
             hook = module.register_forward_hook(lambda m, a, out, key=(fqn, where): seen.__setitem__(key, out))
         else:
@@ -142,6 +183,8 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
     try:
         with torch.no_grad(), counter:
             model(x)
+    except Exception as exc:  # noqa: BLE001 - the module's own failure
+        raise _ModuleFailedError(f"{type(exc).__name__}: {exc}") from None
     finally:
         for h in handles:
             h.remove()
@@ -151,7 +194,7 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
     def flops(fqn: str) -> int:
         return int(sum(counts.get(f"{prefix}.{fqn}" if fqn else prefix, {}).values()))
 
-    diffs: list[Difference] = []
+    diffs: list[Difference] = [Difference("-", fqn, "module", "present", "missing") for fqn in sorted(missing)]
     compared = 0
     unobserved: list[str] = []
     for i, r in enumerate(report.layers):
@@ -166,11 +209,16 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
             if got != r.output.dims:
                 diffs.append(Difference(r.path, obs.module, "shape", str(r.output), _shape_text(got)))
         owner = exp.owners[i]
-        if owner.kind == "inline":
+        if owner.kind == "inline" or owner.module in missing:
             params = buffers = 0
             macs: int | Fraction = 0
         else:
-            module = model.get_submodule(owner.module)
+            try:
+                module = model.get_submodule(owner.module)
+            except AttributeError:
+                missing.add(owner.module)
+                diffs.append(Difference(r.path, owner.module, "module", "present", "missing"))
+                continue
             if owner.kind == "module":
                 params, buffers, fl = _count(module.parameters()), _buffers(module), flops(owner.module)
             else:  # a join's class: what it holds and computes beyond its submodules
