@@ -1346,13 +1346,15 @@ def _same_shape(kind: str) -> Callable[[Attrs, list[Shape], Ctx], Shape]:
 def _mul_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     full = max(ins, key=lambda s: (s.numel, not s.is_flat))
     for s in ins:
-        # a 1x1xC gate broadcasts over the H x W of an HxWxC input, never over a flat vector (PyTorch would make
-        # 1 x C x 1 x C of a flat C times a C x 1 x 1 gate)
-        if s != full and not (s.c == full.c and s.numel == s.c and not s.is_flat and not full.is_flat):
+        # A gate of C values (1x1xC, or a flat C viewed as C x 1 x 1, as SE blocks with linear layers do) scales
+        # the positions of an HxWxC input. Never a flat input: PyTorch would make 1 x C x 1 x C of a flat C times a
+        # C x 1 x 1 gate; and a flat C with a 1x1xC input leaves no input to scale (which is the map?).
+        gate = s.c == full.c and s.numel == s.c and not full.is_flat and not (s.is_flat and full.numel == full.c)
+        if s != full and not gate:
             if any(x.is_flat for x in ins) and not all(x.is_flat for x in ins):
                 raise ShapeError(
-                    "mul mixes a flat vector and HxWxC inputs: " + ", ".join(map(str, ins)) + " (a 1x1xC gate"
-                    " scales the positions of an HxWxC input; a flat vector has none: flatten both or neither)",
+                    "mul mixes a flat vector and HxWxC inputs: " + ", ".join(map(str, ins)) + " (a gate of C"
+                    " values scales the positions of an HxWxC input; here there is none to scale)",
                     code="E404",
                 )
             raise ShapeError(
