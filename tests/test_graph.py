@@ -269,7 +269,9 @@ def test_a_gate_scales_positions_of_a_map_never_a_flat_vector() -> None:
     assert str(run("input: 8x8x3\nlayers:\n  - mul:\n      - identity\n      - gap\n").output) == "8x8x3"
     assert str(run("input: 8x8x3\nlayers:\n  - gap, flatten\n  - mul: [identity, fc 3]\n").output) == "3"
     # a flat gate of C values (SE with linear layers, viewed as C x 1 x 1) scales a map: the map's shape
-    assert str(run("input: 8x8x3\nlayers:\n  - mul:\n      - identity\n      - [gap, flatten, fc 3]\n").output) == "8x8x3"
+    assert (
+        str(run("input: 8x8x3\nlayers:\n  - mul:\n      - identity\n      - [gap, flatten, fc 3]\n").output) == "8x8x3"
+    )
     with pytest.raises(ShapeError, match="mul mixes a flat vector and HxWxC inputs: 3, 1x1x3") as info:
         run(gate.format("1x1x3", "flatten"))
     assert info.value.code == "E404"
