@@ -146,3 +146,13 @@ def test_show_memory_ops_bars_json(cli: Cli) -> None:
     assert data["layers"][0]["receptive_field"] == 11 and data["layers"][0]["effective_stride"] == 4
     assert data["memory"]["params"] == 60_965_224 and data["batch"] == 2
     assert data["total"]["macs"] == 2 * 724_406_816
+
+
+def test_a_name_repeated_per_iteration_is_ambiguous_and_lists_its_numbers() -> None:
+    from cnncalc.api import select_layers
+    from cnncalc.errors import UnknownNameError
+
+    rep = run("input: 8x8x3\nlayers:\n  - repeat: 3\n    do:\n      - x: conv 3 3x3 pad=1\n")
+    with pytest.raises(UnknownNameError, match="`x` is ambiguous: it is repeated as `x#1`, `x#2`, `x#3`"):
+        select_layers(rep, "x")
+    assert [r.path for r in select_layers(rep, "x#2")] == ["repeat.x#2"]

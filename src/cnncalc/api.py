@@ -70,6 +70,15 @@ def select_layers(report: Report, name: str) -> list[LayerResult]:
         )
     paths = [r.path for r in report.layers]
     segments = {seg for p in paths for seg in p.split(".")}
+    numbered = sorted({seg for seg in segments if seg.partition("#")[0] == name and seg != name})
+    if numbered:  # a name inside a repeat is numbered per iteration: x#1, x#2...
+        raise UnknownNameError(
+            f"`{name}` is ambiguous: it is repeated as "
+            + ", ".join(f"`{o}`" for o in numbered[:5])
+            + (f" and {len(numbered) - 5} more" if len(numbered) > 5 else ""),
+            Location(report.file),
+            code="E213",
+        )
     raise UnknownNameError(
         f"no layer `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
         Location(report.file),

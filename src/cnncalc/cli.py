@@ -140,10 +140,20 @@ def config_options(f: F) -> F:
 
 
 def _analyze(
-    name: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int = 1
+    name: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int = 1,
+    head: int | None = None,
 ) -> Any:
     if name == STDIN:
-        return _analyze_stdin(variant, sets, input_shape, no_bias, batch)
+        return _analyze_stdin(variant, sets, input_shape, no_bias, batch, head)
+    if head is not None:  # --head: the pipeline replaces the classifier's output size
+        from .pipeline import evaluate
+
+        return evaluate(name, variant, _sets(sets), input_shape, no_bias, batch, head=head)
     from .api import analyze_spec
 
     return analyze_spec(name, variant=variant, sets=_sets(sets), input_shape=input_shape, no_bias=no_bias, batch=batch)
@@ -154,7 +164,9 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 
 
-def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int) -> Any:
+def _analyze_stdin(
+    variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int, head: int | None = None
+) -> Any:
     """The spec on standard input, read as a file named ``<stdin>`` is (same limits, same checks)."""
     from .pipeline import evaluate
     from .spec import LIMITS, decode, parse_spec
@@ -167,7 +179,50 @@ def _analyze_stdin(variant: str | None, sets: tuple[str, ...], input_shape: Any,
             click.echo("cnncalc: reading a spec from standard input (end it with Ctrl-D)", err=True)
         obj["stdin"] = decode(sys.stdin.buffer.read(LIMITS["file_bytes"] + 1), STDIN_NAME)
     spec = parse_spec(obj["stdin"], STDIN_NAME)
-    return evaluate(spec, variant, _sets(sets), input_shape, no_bias, batch)
+    return evaluate(spec, variant, _sets(sets), input_shape, no_bias, batch, head=head)
+
+
+def train_options(f: F) -> F:
+    """--train, --freeze, --train-only and --head: what a training step costs, frozen or not."""
+    f = click.option(
+        "--head",
+        type=click.IntRange(1),
+        metavar="N",
+        help="Replace the classifier's output size by N, as when fine-tuning on N classes (the last layer with "
+        "params before the output: fc, linear or conv); the new head trains even when frozen.",
+    )(f)
+    f = click.option(
+        "--train-only",
+        metavar="PATHS",
+        help="Train only these layers or blocks (comma-separated paths); every other layer is frozen. Implies --train.",
+    )(f)
+    f = click.option(
+        "--freeze",
+        metavar="UPTO",
+        help="Freeze every layer up to and including UPTO (a layer or block path, in table order), as in "
+        "transfer learning. Implies --train.",
+    )(f)
+    f = click.option(
+        "--train",
+        is_flag=True,
+        help="Add the backward pass: per layer the MACs of the input and weight gradients and whether it "
+        "trains; totals of forward, backward and one training step.",
+    )(f)
+    return f
+
+
+def _training(report: Any, train: bool, freeze: str | None, train_only: str | None, head: int | None) -> Any:
+    """The training step --train, --freeze or --train-only ask for (None when none of them is given)."""
+    if freeze is not None and train_only is not None:
+        raise click.UsageError("--freeze and --train-only both choose what trains; give one of them")
+    if not (train or freeze is not None or train_only is not None):
+        return None
+    from .analysis.training import training
+
+    paths = tuple(p.strip() for p in (train_only or "").split(",") if p.strip())
+    if train_only is not None and not paths:
+        raise click.BadParameter("give one or more layer or block paths, comma-separated", param_hint="--train-only")
+    return training(report, freeze, paths, head is not None)
 
 
 def memory_options(f: F) -> F:
@@ -210,6 +265,13 @@ class _Group(click.Group):
             ctx.exit(reporting.error(err))
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except MemoryError:  # a resource limit, not a bug: the output asked for does not fit in memory
+            click.echo(
+                "cnncalc: error: out of memory while making the output (a table or JSON of every layer); "
+                "try --depth N for one row per block, or `cnncalc check`",
+                err=True,
+            )
+            ctx.exit(ExitCode.FAILED)
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
             if isinstance(exc, OSError) and _output_failed(exc):
                 ctx.exit(ExitCode.FAILED)
@@ -277,10 +339,10 @@ FORMATS = click.Choice(["table", "json", "csv", "markdown"])
 #: What each --format of `show` carries of the options that add to the table (a note names the others).
 #: JSON always has every layer's ops and the memory estimate; CSV is one row per layer (or block).
 FORMAT_SHOWS = {
-    "table": {"--ops", "--bars", "--memory", "--device", "--explain"},
-    "json": {"--ops", "--memory", "--device"},
+    "table": {"--ops", "--bars", "--memory", "--device", "--explain", "--train"},
+    "json": {"--ops", "--memory", "--device", "--train"},
     "csv": {"--ops"},
-    "markdown": {"--ops", "--bars", "--memory", "--device"},
+    "markdown": {"--ops", "--bars", "--memory", "--device", "--train"},
 }
 
 
@@ -288,6 +350,7 @@ FORMAT_SHOWS = {
 @click.argument("spec")
 @config_options
 @memory_options
+@train_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Collapse rows to blocks at this path depth.")
 @click.option(
@@ -322,6 +385,10 @@ def show(
     batch: int,
     dtype: str,
     optimizer: str,
+    train: bool,
+    freeze: str | None,
+    train_only: str | None,
+    head: int | None,
     fmt: str,
     depth: int | None,
     ops: bool,
@@ -340,13 +407,20 @@ def show(
         cnncalc show resnet50 --input 448x448x3 --depth 1
         cnncalc show mobilenet-v2 --batch 32 --memory --dtype fp16 --optimizer adam
         cnncalc show resnet50 --device nvidia-t4 --dtype fp16
+        cnncalc show resnet50 --train --freeze layer3 --head 10 --depth 1
     """
-    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch, head)
     for warning in report.warnings:
         reporting.warning(warning.diagnostic if isinstance(warning, CnncalcError) else warning)
     from .analysis import memory
 
     mem = memory(report, dtype, optimizer) if show_memory or fmt == "json" else None
+    step = _training(report, train, freeze, train_only, head)
+    step_mem = None
+    if step is not None and mem is not None:
+        from .analysis.training import training_memory
+
+        step_mem = training_memory(step, dtype, optimizer)
     roof = None
     if device is not None:
         from .devices import roofline
@@ -358,6 +432,7 @@ def show(
         "--memory": show_memory,
         "--device": device is not None,
         "--explain": explain,
+        "--train": step is not None,
     }
     left_out = [flag for flag, on in asked.items() if on and flag not in FORMAT_SHOWS[fmt]]
     if left_out:
@@ -369,7 +444,7 @@ def show(
         from .render import dumps as render_dumps
         from .render import report_dict, roofline_dict
 
-        data = report_dict(report, mem, depth)
+        data = report_dict(report, mem, depth, step, step_mem)
         if roof is not None:
             data["latency"] = roofline_dict(roof)
         click.echo(render_dumps(data))
@@ -380,25 +455,34 @@ def show(
     elif fmt == "markdown":
         from .render import report_markdown
 
-        text = report_markdown(report, depth, ops=ops, bars=bars, mem=mem, roof=roof)
+        text = report_markdown(report, depth, ops=ops, bars=bars, mem=mem, roof=roof, train=step, train_mem=step_mem)
         click.echo(text, nl=False)
     else:
-        _show_table(report, depth, ops, bars, mem, roof, explain, width)
+        _show_table(report, depth, ops, bars, mem, roof, explain, width, step, step_mem)
 
 
 @without_gc  # a huge table's rows are acyclic: the collector would walk the whole report again and again
 def _show_table(
-    report: Any, depth: int | None, ops: bool, bars: bool, mem: Any, roof: Any, explain: bool, width: int | None
+    report: Any,
+    depth: int | None,
+    ops: bool,
+    bars: bool,
+    mem: Any,
+    roof: Any,
+    explain: bool,
+    width: int | None,
+    step: Any = None,
+    step_mem: Any = None,
 ) -> None:
     from . import render
 
-    doc = render.report_table(report, depth, ops=ops, bars=bars)
+    doc = render.report_table(report, depth, ops=ops, bars=bars, train=step)
     if mem is not None:
-        doc += render.memory_table(mem, report.batch)
+        doc += render.memory_table(mem, report.batch, step_mem)
     if roof is not None:
         doc += render.roofline_table(roof, depth)
     if explain:
-        doc += render.explain_text(report, list(report.layers))
+        doc += render.explain_text(report, list(report.layers), step)
     render.emit(doc, width)
 
 
@@ -406,8 +490,19 @@ def _show_table(
 @click.argument("spec")
 @click.argument("layer")
 @config_options
+@train_options
 def explain_(
-    spec: str, layer: str, variant: str | None, sets: tuple[str, ...], input_shape: Any, no_bias: bool, batch: int
+    spec: str,
+    layer: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    input_shape: Any,
+    no_bias: bool,
+    batch: int,
+    train: bool,
+    freeze: str | None,
+    train_only: str | None,
+    head: int | None,
 ) -> None:
     """Explain one layer (or block): its formulas with the numbers substituted.
 
@@ -417,17 +512,25 @@ def explain_(
     Example:
         cnncalc explain alexnet conv1
         cnncalc explain inception-bottleneck module
+        cnncalc explain resnet18 layer4.block#1.add.b1.conv#1 --train --freeze layer3
     """
     from . import render
     from .api import select_layers
 
-    report = _analyze(spec, variant, sets, input_shape, no_bias, batch)
-    render.emit(render.explain_text(report, select_layers(report, layer)))
+    report = _analyze(spec, variant, sets, input_shape, no_bias, batch, head)
+    step = _training(report, train, freeze, train_only, head)
+    doc = render.explain_text(report, select_layers(report, layer), step)
+    if step is not None:
+        from .render.layout import Para
+
+        doc += [Para(line, "dim") for line in render.training_lines(step)]
+    render.emit(doc)
 
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
 @config_options
+@train_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--depth", type=click.IntRange(1), help="Also break totals down per block at this path depth.")
 @click.option("--bars", is_flag=True, help="Add bars: each architecture against the largest, each block's share.")
@@ -439,6 +542,10 @@ def compare(
     input_shape: Any,
     no_bias: bool,
     batch: int,
+    train: bool,
+    freeze: str | None,
+    train_only: str | None,
+    head: int | None,
     fmt: str,
     depth: int | None,
     bars: bool,
@@ -452,21 +559,29 @@ def compare(
     Example:
         cnncalc compare inception-naive inception-bottleneck
         cnncalc compare resnet50 resnet101 resnet152 --format json
+        cnncalc compare resnet18 mobilenet-v2 --head 10 --train
     """
     from .analysis import compare as compare_reports
 
-    reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch) for name in specs]
+    reports = [_analyze(*_name_variant(name, variant), sets, input_shape, no_bias, batch, head) for name in specs]
     comp = compare_reports(reports, specs)
+    steps = [_training(r, train, freeze, train_only, head) for r in reports]
+    trains = steps if steps[0] is not None else None
     from . import render
 
+    if trains is not None and fmt in ("csv", "markdown"):
+        click.echo(f"cnncalc compare: note: --format {fmt} leaves out --train (table and json show it)", err=True)
     if fmt == "json":
-        click.echo(json.dumps(render.comparison_dict(comp), indent=1))
+        click.echo(json.dumps(render.comparison_dict(comp, trains), indent=1))
     elif fmt == "csv":
         click.echo(render.comparison_csv(comp), nl=False)
     elif fmt == "markdown":
         click.echo(render.comparison_markdown(comp), nl=False)
     else:
-        render.emit(render.comparison_table(comp, depth, bars), width)
+        doc = render.comparison_table(comp, depth, bars)
+        if trains is not None:
+            doc += render.training_comparison_table(trains, [comp.label(i) for i in range(len(reports))])
+        render.emit(doc, width)
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
