@@ -78,6 +78,10 @@ def test_the_reference_run_verified_every_bundled_configuration() -> None:
     # the same run caught a deliberate mistake: the stem's shape, its MACs, the missing BN parameters, the totals
     caught = data["self_test"]["differences"]
     assert {"conv1.conv shape: 112x112x64 vs 111x111x64", "conv1.bn params: 128 vs 0"} <= set(caught), caught
+    # and random networks of tools/difftest.py's generator: none that PyTorch could build and run differs
+    drawn = data["random"]
+    assert drawn["networks"] >= 500 and drawn["outcomes"]["verified"] >= drawn["networks"] // 2, drawn
+    assert drawn["with_differences"] == [] and drawn["layers_verified"] > 5000, drawn["with_differences"]
     entries = {(e["spec"], e["variant"]): e for e in data["configurations"]}
     missing = [c for c in configurations() if c not in entries]
     assert not missing, f"run tools/verify_all.py in a venv with torch; not verified: {missing}"

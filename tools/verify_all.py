@@ -94,10 +94,68 @@ def self_test() -> dict[str, Any]:
     }
 
 
+def random_networks(count: int, seed: str) -> dict[str, Any]:
+    """Export and verify ``count`` random networks of tools/difftest.py's generator (every op, joins, skips, odd
+    sizes, per-side padding, ceil mode): how many verified with how many differences, and what stopped the rest
+    (cnncalc refusing the spec, an op PyTorch has no module for, an opaque placeholder, PyTorch refusing a layer)."""
+    from collections import Counter
+
+    from cnncalc.errors import CnncalcError
+    from cnncalc.pipeline import evaluate_text
+    from cnncalc.verify import verify
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tools.difftest import draw_network, spec_text
+
+    outcome: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    layers = unobserved = 0
+    failures = []
+    for k in range(count):
+        text = spec_text(draw_network(f"{seed}{k}"))
+        try:
+            report = evaluate_text(text, f"{seed}{k}.yaml")
+        except CnncalcError:
+            outcome["cnncalc refuses the spec"] += 1
+            continue
+        try:
+            v = verify(report)
+        except CnncalcError as err:
+            outcome[f"{err.code} {err.diagnostic.info.name}"] += 1
+            if err.code == "E703":  # PyTorch refuses a layer cnncalc accepts: group the reasons
+                refused[err.message.split("(", 1)[-1].split(":")[0] + ": " + _reason(err.message)] += 1
+            continue
+        outcome["verified"] += 1
+        layers += len(report.layers)
+        unobserved += len(v.unobserved)
+        if v.differences:
+            failures.append({"seed": f"{seed}{k}", "differences": [f"{d.layer} {d.figure}" for d in v.differences[:5]]})
+    return {
+        "seed": seed,
+        "networks": count,
+        "outcomes": dict(sorted(outcome.items())),
+        "pytorch_refuses": dict(sorted(refused.items())),
+        "layers_verified": layers,
+        "layers_unobserved": unobserved,
+        "with_differences": failures,
+    }
+
+
+def _reason(message: str) -> str:
+    """The gist of PyTorch's complaint (sizes and numbers left out, so that equal reasons group)."""
+    import re
+
+    text = message.split(": ", 2)[-1]
+    return re.sub(r"\d+", "N", re.sub(r"torch\.Size\(\[[^\]]*\]\)|\[[\d, ]*\]", "[...]", text))[:100]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     parser.add_argument("--only", help="only the configurations whose file or variant contains this text")
+    parser.add_argument("--random", type=int, default=500, help="random networks to verify too (0: none)")
+    parser.add_argument("--seed", default="verify", help="the random networks' seed prefix")
     args = parser.parse_args()
     import torch
 
@@ -118,7 +176,10 @@ def main() -> int:
     if not args.only:
         check = self_test()
         print(f"self-test: a mutated resnet18 export shows {len(check['differences'])} differences")
-        data = {"torch": torch.__version__, "self_test": check, "configurations": entries}
+        drawn = random_networks(args.random, args.seed)
+        failed += len(drawn["with_differences"])
+        print(f"random networks: {json.dumps(drawn, indent=1)}")
+        data = {"torch": torch.__version__, "self_test": check, "random": drawn, "configurations": entries}
         args.output.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.output}: {len(entries)} configurations, {failed} with differences")
     return 1 if failed else 0

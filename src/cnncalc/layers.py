@@ -482,22 +482,30 @@ _WINDOW_ARGS = (
 
 
 def _torch_padding(
-    info: Mapping[str, Any], allow_ceil: bool
+    info: Mapping[str, Any], pool: bool
 ) -> tuple[tuple[int, int], bool, tuple[int, int, int, int] | None]:
     """PyTorch's ``(padding, ceil_mode)`` that give this layer's windows, or else explicit padding
-    ``(left, right, top, bottom)`` (asymmetric or TensorFlow ``same`` padding, ``rounding: ceil`` on a conv)."""
+    ``(left, right, top, bottom)`` (asymmetric or TensorFlow ``same`` padding, ``rounding: ceil`` on a conv, a
+    pool padded by more than half its window, which PyTorch's pooling refuses). Only pools have a ceil mode."""
     wins: tuple[Window, ...] = info["windows"]
-    if all(w.pad_before == w.pad_after for w in wins):
+    allow_ceil = pool
+    fits = all(w.pad_before <= (w.dilation * (w.kernel - 1) + 1) // 2 for w in wins) or not pool
+    if fits and all(w.pad_before == w.pad_after for w in wins):
         for ceil in (False, True) if allow_ceil else (False,):
             if all(
                 window_out(w.size, w.kernel, w.stride, w.pad_before, w.pad_after, w.dilation, ceil).out == w.out
                 for w in wins
             ):
                 return (wins[0].pad_before, wins[1].pad_before), ceil, None
-    (t, b), (left, r) = (
-        (w.pad_before, (w.out - 1) * w.stride + w.dilation * (w.kernel - 1) + 1 - w.size - w.pad_before) for w in wins
-    )
+    (t, b), (left, r) = ((w.pad_before, _pad_after(w)) for w in wins)
     return (0, 0), False, (left, r, t, b)
+
+
+def _pad_after(w: Window) -> int:
+    """The padding after the input that makes PyTorch's floor give ``w.out``: the window's own when it does, else
+    the nearest that does (a ceil-mode window that overhangs, a last window dropped)."""
+    least = (w.out - 1) * w.stride + w.dilation * (w.kernel - 1) + 1 - w.size - w.pad_before
+    return min(max(w.pad_after, least), least + w.stride - 1)
 
 
 def _padded(code: TorchCode, explicit: tuple[int, int, int, int] | None, value: float = 0.0) -> TorchCode:

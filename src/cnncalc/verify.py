@@ -71,7 +71,11 @@ def import_torch() -> Any:
 
 
 class _ModuleFailedError(Exception):
-    """The module under test raised while being built or run."""
+    """The module under test raised while being built or run (in the submodule ``module``, when known)."""
+
+    def __init__(self, message: str, module: str | None = None) -> None:
+        super().__init__(message)
+        self.module = module
 
 
 def verify(report: Report, source: str | None = None, source_name: str = "") -> Verification:
@@ -118,10 +122,32 @@ def verify(report: Report, source: str | None = None, source_name: str = "") -> 
         try:
             return _run(torch, model_class, report, exp, device)
         except _ModuleFailedError as exc:
-            failures.append(f"on the {device} device: {exc}")
+            failures.append((device, exc))
+    device, last = failures[-1]
+    layer = _layer_of(exp, report, last.module)
+    where = Location(name) if layer is None else layer.loc.with_path(layer.path)
+    what = "the module fails to build or run" if last.module is None else "PyTorch fails on this layer"
     raise ExportError(
-        f"cannot verify: the module fails to build or run ({failures[-1]})", Location(name), failures, code="E703"
+        f"cannot verify: {what} ({last})",
+        where,
+        [
+            f"on the {d} device"
+            + (f", in `{e.module or type(exp).__name__}`" if e.module is not None else "")
+            + f": {e}"
+            for d, e in failures
+        ],
+        code="E703",
     )
+
+
+def _layer_of(exp: Export, report: Report, module: str | None) -> Any:
+    """The layer whose submodule (or whose join's class) is ``module``, if any."""
+    if module is None:
+        return None
+    for i, owner in enumerate(exp.owners):
+        if owner.kind != "inline" and owner.module == module:
+            return report.layers[i]
+    return None
 
 
 def _count(tensors: Any) -> int:
@@ -161,6 +187,10 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
         model.eval()
     except Exception as exc:  # noqa: BLE001 - the module's own failure
         raise _ModuleFailedError(f"{type(exc).__name__}: {exc}") from None
+    stack: list[str] = []  # the submodules being run, innermost last: the one that raised stays on top
+    for fqn, module in model.named_modules():
+        module.register_forward_pre_hook(lambda m, a, fqn=fqn: stack.append(fqn))
+        module.register_forward_hook(lambda m, a, out: None if stack.pop() else None)  # a hook's value replaces out
     seen: dict[tuple[str, str], Any] = {}
     wanted = {(o.module, o.where) for o in exp.observe if o is not None} | {("", "out")}
     handles = []
@@ -184,7 +214,7 @@ def _run(torch: Any, model_class: Any, report: Report, exp: Export, device: str)
         with torch.no_grad(), counter:
             model(x)
     except Exception as exc:  # noqa: BLE001 - the module's own failure
-        raise _ModuleFailedError(f"{type(exc).__name__}: {exc}") from None
+        raise _ModuleFailedError(f"{type(exc).__name__}: {exc}", stack[-1] if stack else None) from None
     finally:
         for h in handles:
             h.remove()
