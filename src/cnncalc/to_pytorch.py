@@ -200,6 +200,9 @@ def _render(code: Any, bind: Binding, indent: str, lead: int = 0) -> str:
                 if name is None and kwd and a.default is not REQUIRED and _same(a.value, a.default):
                     continue
                 text = name if name is not None else literal(a.value)
+                if len(text) > 80 and isinstance(a.value, tuple):  # a long table: one row per line
+                    rows = "".join(f"{indent}        {literal(v)},\n" for v in a.value)
+                    text = f"(\n{rows}{indent}    )"
             parts.append(f"{slot}={text}" if kwd else text)
         return _wrap_call(code.func, parts, indent, lead)
     if isinstance(code, _Seq):
