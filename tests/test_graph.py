@@ -36,7 +36,7 @@ def test_resnet_stage_paths_and_shapes() -> None:
     paths = [r.path for r in rep.layers]
     assert "conv2_x.bottleneck#1.add.b1.conv#1" in paths
     assert "conv2_x.bottleneck#1.add.b2.conv" in paths  # projection, only in the first block
-    assert "conv2_x.bottleneck#2.add.b2.identity" in paths
+    assert not any(p.startswith("conv2_x.bottleneck#2.add.b2") for p in paths)  # no `else`: the input itself, no row
     assert str(rep.output) == "56x56x256"
     conv_params = [r.params for r in rep.layers if r.op == "conv"]
     # block 1: 1x1 64->64, 3x3 64->64, 1x1 64->256, projection 64->256 (all with bias here)

@@ -819,11 +819,7 @@ class _Reader:
             if then is None:
                 raise SpecError("`if:` needs a `then:`", first_key.loc, code="E112")
             orelse = node.get("else")
-            other = (
-                self.seq(orelse, "`else`")
-                if orelse is not None
-                else (Item(None, OpLine((Call("identity", (), (), first_key.loc),), None), first_key.loc),)
-            )
+            other = self.seq(orelse, "`else`") if orelse is not None else ()  # no `else`: nothing, no row
             return Item(name, If(self.arg(value, "if"), self.seq(then, "`then`"), other, expect), first_key.loc)
         if kind == "side":
             self._check_keys(node, ("side", "from"), "`side`")
