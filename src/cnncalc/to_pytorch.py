@@ -105,8 +105,6 @@ class _New:
     args: list[_Hole]
 
 
-Code = _Call | _Seq | _New
-
 
 def _call(tc: TorchCode, owner: str) -> _Call:
     args: list[_Hole | _Call] = []
@@ -489,10 +487,6 @@ class _Builder:
         joins. ``generic`` names the inputs after the first ``skip`` (or ``x2``, ``x3``...) rather than after the
         layers they come from, for a class shared by boxes that read different layers."""
         steps = box.steps
-        position = {}
-        for k, step in enumerate(steps):
-            for v in self.step_outputs(step):
-                position[v] = k
         uses: dict[int, list[int]] = {}
         for k, step in enumerate(steps):
             for v in self.step_inputs(step) if not isinstance(step, int) else self.src[step]:
