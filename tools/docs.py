@@ -360,6 +360,7 @@ def ops_page() -> str:
     import inspect
 
     from cnncalc import layers as L  # noqa: N812
+    from cnncalc.analysis.training import training_conventions
 
     parts = [
         "# Ops",
@@ -373,6 +374,8 @@ def ops_page() -> str:
         "`UpSampling2D`, `Deconvolution`). An op cnncalc lacks can be written as `opaque` with its figures.",
         "",
         "**Conventions** (derived from the entries below): " + L.conventions() + ".",
+        "",
+        "**Training** (`--train`, see [training.md](training.md)): " + training_conventions() + ".",
         "",
         "| op | what it is | params | MACs |",
         "|---|---|---|---|",
@@ -401,6 +404,11 @@ def ops_page() -> str:
             f"- params: {row['params']}",
             f"- buffers: {lt.buffers_doc}",
             f"- MACs: {row['macs']}",
+            *(
+                [f"- backward (`--train`): input gradient {lt.grad_input_doc}; weight gradient {lt.grad_weight_doc}"]
+                if (lt.grad_input_doc, lt.grad_weight_doc) != ("0", "0")
+                else []
+            ),
             f"- element-wise ops (`--ops`): {row['ops']}",
             f"- receptive field: {row['field']}",
         ]

@@ -216,6 +216,25 @@ _TABLE = (
         "The memory estimate is asked for an unknown optimizer (library API; the CLI offers the known ones).",
         "UnknownNameError",
     ),
+    Code(
+        "E216",
+        "unknown-train-layer",
+        "`--freeze` or `--train-only` names no layer or block of the network.",
+        "UnknownNameError",
+    ),
+    Code(
+        "E217",
+        "ambiguous-train-layer",
+        "`--freeze` or `--train-only` names several layers or blocks; give a path.",
+        "UnknownNameError",
+    ),
+    Code(
+        "E218",
+        "no-head",
+        "`--head` finds no classifier to replace: the network output does not come from a layer with an `out` "
+        "size (fc, linear, conv...) through layers without params.",
+        "SpecError",
+    ),
     # E3xx: expressions and values
     Code(
         "E300",

@@ -139,6 +139,13 @@ class LayerType:
     #: How a layer becomes PyTorch code (``cnncalc export --to pytorch``): a :class:`~cnncalc.torchcode.TorchCode`,
     #: or a sentence saying why this layer cannot be written; None: the op has no PyTorch code (export names it).
     torch: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode | str] | None = None
+    #: Backward MACs per sample (``--train``; :mod:`cnncalc.analysis.training` decides when each is needed): the
+    #: gradient with respect to the layer's input and with respect to its weights; the ``*_doc`` strings state
+    #: the formulas. 0 for an op without MACs (joins, norms, activations, pooling: element-wise work).
+    grad_input_macs: Counter = _zero
+    grad_input_doc: str = "0"
+    grad_weight_macs: Counter = _zero
+    grad_weight_doc: str = "0"
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
@@ -609,6 +616,10 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("Conv2d", "Conv2D", "Convolution", "convolution"),
         example="conv 32 3x3 pad=1",
+        grad_input_macs=_conv_macs,
+        grad_input_doc="= MACs (a transposed convolution of the output gradient with the same weights)",
+        grad_weight_macs=_conv_macs,
+        grad_weight_doc="= MACs (every output gradient times each input value its window saw)",
         torch=_conv_torch,
     )
 )
@@ -655,6 +666,10 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("DepthwiseConv2D", "depthwise"),
         example="dwconv 3x3 stride=2 pad=1",
+        grad_input_macs=lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
+        grad_input_doc="= MACs (a transposed depthwise convolution of the output gradient)",
+        grad_weight_macs=lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
+        grad_weight_doc="= MACs (every output gradient times each input value its window saw)",
         torch=lambda a, i, o, info: _conv_torch(_dw_attrs(a, i[0]), i, o, info),
     )
 )
@@ -706,6 +721,10 @@ register(
         rf=fields.whole_input,
         rf_doc="the whole input",
         example="fc 10",
+        grad_input_macs=lambda a, i, o: i[0].numel * o.c,
+        grad_input_doc="= MACs (the output gradient times the weight matrix)",
+        grad_weight_macs=lambda a, i, o: i[0].numel * o.c,
+        grad_weight_doc="= MACs (the outer product of the output gradient and the input)",
         torch=_fc_torch,
     )
 )
@@ -999,6 +1018,8 @@ register(
         rf=fields.whole_input,
         rf_doc="the whole input",
         example="rbf 10",
+        grad_input_macs=lambda a, i, o: i[0].numel * o.c,
+        grad_input_doc="= MACs (each distance's gradient times input minus centre; the centres are fixed)",
         torch=lambda a, i, o, info: TorchCode(
             "RBF", (pos("in_features", i[0].numel), pos("out_features", o.c)), helpers=(_RBF,)
         ),
@@ -1308,6 +1329,13 @@ register(
             ArgSpec("params", INDEX, 0, doc="may be an expression"),
             ArgSpec("macs", INDEX, 0, doc="may be an expression"),
             ArgSpec("buffers", INDEX, 0),
+            ArgSpec("grad_input_macs", INDEX, same_as("macs"), doc="backward MACs of its input gradient (--train)"),
+            ArgSpec(
+                "grad_weight_macs",
+                INDEX,
+                Derived(lambda a: a["macs"] if a["params"] else 0, "= macs if it has params, else 0"),
+                doc="backward MACs of its weight gradient (--train)",
+            ),
         ),
         lambda a, i, c: a["out"] if a["out"] is not None else i[0],
         lambda a, i, o: (a["params"], 0),
@@ -1324,6 +1352,10 @@ register(
         rf=fields.unknown,
         rf_doc="unknown",
         example="opaque out=(in_h)x(in_w)x(2*in_c) params=in_c*in_c*2 macs=in_h*in_w*in_c*in_c*2",
+        grad_input_macs=lambda a, i, o: a["grad_input_macs"],
+        grad_input_doc="as given (`grad_input_macs=`; default: its MACs, as a conv's or an fc's)",
+        grad_weight_macs=lambda a, i, o: a["grad_weight_macs"],
+        grad_weight_doc="as given (`grad_weight_macs=`; default: its MACs if it has params, else 0)",
         torch=_opaque_torch,
     )
 )

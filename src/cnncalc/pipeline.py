@@ -31,17 +31,25 @@ def evaluate(
     no_bias: bool = False,
     batch: int = 1,
     work: Work | None = None,
+    head: int | None = None,
 ) -> Report:
     """Evaluate one configuration of a spec: a path, a bundled name (``resnet152`` may select a variant itself)
     or an already parsed spec; ``variant``, ``sets``, ``input_shape``, ``no_bias`` and ``batch`` as the
-    commands' options; ``work`` shares a file's budgets across its configurations."""
+    commands' options; ``work`` shares a file's budgets across its configurations; ``head``: the classifier
+    gives this many outputs (``--head``, fine-tuning on that many classes:
+    :func:`cnncalc.analysis.training.replace_head` transforms the graph before it is counted)."""
     if isinstance(source, ArchitectureSpec):
         spec = source
     else:
         found = find_spec(str(source))
         spec = load_spec(found.path)
         variant = variant or found.variant
-    return analyze(build_graph(spec, variant, sets, input_shape, no_bias, work), batch)
+    graph = build_graph(spec, variant, sets, input_shape, no_bias, work)
+    if head is not None:
+        from .analysis.training import replace_head
+
+        graph = replace_head(graph, head)
+    return analyze(graph, batch)
 
 
 def evaluate_text(text: str, file: str = "<text>", **options: object) -> Report:

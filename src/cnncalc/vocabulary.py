@@ -158,6 +158,10 @@ register(
         rf=_deconv_field,
         rf_doc="t = ceil(k·g/s) taps d/g apart (g = gcd(d, s)): r + (t-1)·(d/g)·j, stride j/s",
         example="deconv 8 4x4 stride=2 pad=1",
+        grad_input_macs=_deconv_macs,
+        grad_input_doc="= MACs (a convolution of the output gradient with the same weights)",
+        grad_weight_macs=_deconv_macs,
+        grad_weight_doc="= MACs (every input value times each output gradient it reached)",
         torch=_deconv_torch,
     )
 )
@@ -639,6 +643,10 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_linear_explain,
         example="linear 64",
+        grad_input_macs=lambda a, i, o: (i[0].numel // i[0].c) * i[0].c * o.c,
+        grad_input_doc="= MACs (the output gradient times the weight matrix, at every position)",
+        grad_weight_macs=lambda a, i, o: (i[0].numel // i[0].c) * i[0].c * o.c,
+        grad_weight_doc="= MACs (the output gradient's outer product with the input, summed over positions)",
         torch=_linear_torch,
     )
 )

@@ -28,6 +28,7 @@ from .data import (
     roofline_dict,
     spec_file_name,
     totals_dict,
+    training_dict,
 )
 from .text import (
     MANY_ROWS,
@@ -61,6 +62,11 @@ from .text import (
     show_cells,
     show_columns,
     size,
+    training_columns,
+    training_comparison_table,
+    training_explain,
+    training_lines,
+    training_notes,
 )
 
 __all__ = [
@@ -111,4 +117,10 @@ __all__ = [
     "size",
     "spec_file_name",
     "totals_dict",
+    "training_columns",
+    "training_comparison_table",
+    "training_dict",
+    "training_explain",
+    "training_lines",
+    "training_notes",
 ]

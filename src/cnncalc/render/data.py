@@ -33,9 +33,11 @@ from .text import (
     show_cells,
     show_columns,
     size,
+    training_lines,
 )
 
 if TYPE_CHECKING:
+    from ..analysis.training import Training, TrainingMemory
     from ..devices import Roofline
 
 
@@ -178,10 +180,70 @@ def block_dict(path: str, layers: Sequence[LayerResult]) -> dict[str, Any]:
     }
 
 
-def report_dict(report: Report, mem: Memory | None = None, depth: int | None = None) -> dict[str, Any]:
+def training_dict(train: Training, mem: TrainingMemory | None = None) -> dict[str, Any]:
+    """A training step (``--train``) as JSON: MACs over the batch and per sample, the params that train."""
+    one = train.per_sample
+    data: dict[str, Any] = {
+        "how": train.how,
+        "batch": train.batch,
+        "trainable_params": train.trainable_params,
+        "frozen_params": train.frozen_params,
+        "first_trained": train.first_trained,
+        "head": None if train.head is None else train.report.layers[train.head].path,
+        "forward_macs": train.forward,
+        "grad_input_macs": train.grad_input,
+        "grad_weight_macs": train.grad_weight,
+        "backward_macs": train.backward,
+        "step_macs": train.step,
+        "per_sample": {
+            "forward_macs": one(train.forward),
+            "backward_macs": one(train.backward),
+            "step_macs": one(train.step),
+        },
+        "conventions": training_lines(train)[-1],
+    }
+    if mem is not None:
+        data["memory"] = {
+            "dtype": mem.dtype,
+            "bytes_per_value": mem.bytes_per_value,
+            "optimizer": mem.optimizer,
+            "activations": mem.activations,
+            "params": mem.params,
+            "gradients": mem.gradients,
+            "optimizer_state": mem.optimizer_state,
+            "buffers": mem.buffers,
+            "total": mem.total,
+        }
+    return data
+
+
+def _train_fields(train: Training, indices: Sequence[int]) -> dict[str, Any]:
+    ts = [train.layers[i] for i in indices]
+    if len(ts) == 1:
+        t = ts[0]
+        trains: bool | None = t.trains if t.trains or t.frozen else None
+    else:
+        trained, frozen = sum(t.trains for t in ts), sum(t.frozen for t in ts)
+        trains = None if trained and frozen else bool(trained) if trained or frozen else None
+    return {
+        "grad_input_macs": sum(t.grad_input for t in ts),
+        "grad_weight_macs": sum(t.grad_weight for t in ts),
+        "trains": trains,
+    }
+
+
+def report_dict(
+    report: Report,
+    mem: Memory | None = None,
+    depth: int | None = None,
+    train: Training | None = None,
+    train_mem: TrainingMemory | None = None,
+) -> dict[str, Any]:
     """The stable JSON contract of ``show --format json`` (versioned by :data:`JSON_FORMAT`).
 
-    Every layer under ``layers``; with ``depth``, one row per block under ``blocks`` instead.
+    Every layer under ``layers``; with ``depth``, one row per block under ``blocks`` instead. With ``train``
+    (``--train``) every row has ``grad_input_macs``, ``grad_weight_macs`` and ``trains`` (true, false when
+    frozen, null without params or for a block partly frozen) and a ``training`` object the step's totals.
     """
     from ..analysis import memory
 
@@ -190,6 +252,13 @@ def report_dict(report: Report, mem: Memory | None = None, depth: int | None = N
         if depth is None
         else {"depth": depth, "blocks": [block_dict(k, rs) for k, rs in report.groups(depth)]}
     )
+    if train is not None:
+        if depth is None:
+            for i, row in enumerate(rows["layers"]):
+                row.update(_train_fields(train, [i]))
+        else:
+            for (_, rs), row in zip(report.groups(depth), rows["blocks"]):
+                row.update(_train_fields(train, [r.node.position for r in rs]))
     return {
         "format": JSON_FORMAT,
         "name": report.name,
@@ -207,6 +276,7 @@ def report_dict(report: Report, mem: Memory | None = None, depth: int | None = N
         "receptive_field_note": report.rf_note,
         "warnings": [w.headline() for w in report.warnings],
         "source": report.source,
+        **({"training": training_dict(train, train_mem)} if train is not None else {}),
     }
 
 
@@ -289,10 +359,13 @@ def report_markdown(
     bars: bool = False,
     mem: Memory | None = None,
     roof: Roofline | None = None,
+    train: Training | None = None,
+    train_mem: TrainingMemory | None = None,
 ) -> str:
-    """GitHub-flavoured Markdown: the ``show`` table (the same columns, ``ops`` and ``bars`` too) with its
-    totals row and notes; the memory estimate and the latency estimate as tables of their own when given."""
-    cols = show_columns(report, ops, bars)
+    """GitHub-flavoured Markdown: the ``show`` table (the same columns, ``ops``, ``bars`` and ``train`` too)
+    with its totals row and notes; the memory estimate and the latency estimate as tables of their own when
+    given."""
+    cols = show_columns(report, ops, bars, train)
     lines = [f"**{_md_escape(_title(report))}**", ""]
     body = []
     for cells, style in show_cells(report, cols, depth):
@@ -302,13 +375,14 @@ def report_markdown(
         body.append(cells)
     body.append([f"**{_md_escape(c.footer(report))}**" if c.footer(report) else "" for c in cols])
     lines += _md_table([c.header for c in cols], [c.justify for c in cols], body)
-    notes = [conventions_line(report)] + ([OPS_NOTE] if ops else [])
+    notes = (training_lines(train) if train is not None else []) + [conventions_line(report)]
+    notes += [OPS_NOTE] if ops else []
     if report.rf_note:
         notes.append(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}")
     lines += [""] + [f"_{_md_escape(n)}_  " for n in notes]
     if mem is not None:
         lines += ["", f"**memory ({mem.dtype}, {mem.bytes_per_value} bytes per value, batch {report.batch})**", ""]
-        rows = [[_md_escape(k), num(v), size(v)] for k, v in memory_rows(mem)]
+        rows = [[_md_escape(k), num(v), size(v)] for k, v in memory_rows(mem, train_mem)]
         lines += _md_table(("memory", "bytes", ""), ("left", "right", "right"), rows)
     if roof is not None:
         lines += ["", f"**latency ESTIMATE on {_md_escape(roof.device.name)} ({roof.dtype}, batch {roof.batch}): "]
@@ -323,11 +397,11 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def comparison_dict(comp: Comparison) -> dict[str, Any]:
-    """``compare --format json``: the show objects plus ratios to the first."""
+def comparison_dict(comp: Comparison, trains: Sequence[Training] | None = None) -> dict[str, Any]:
+    """``compare --format json``: the show objects plus ratios to the first (``trains``: with --train's)."""
     return {
         "format": JSON_FORMAT,
-        "architectures": [report_dict(r) for r in comp.reports],
+        "architectures": [report_dict(r, train=trains[i] if trains else None) for i, r in enumerate(comp.reports)],
         "labels": [comp.label(i) for i in range(len(comp.reports))],
         "ratios": [
             {key: (None if (x := comp.ratio(i, key)) is None else float(x)) for _, key in _COMPARE_ROWS}

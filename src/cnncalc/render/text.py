@@ -21,6 +21,7 @@ from ..perf import without_gc
 from .layout import Block, Para, Table
 
 if TYPE_CHECKING:
+    from ..analysis.training import Training, TrainingMemory
     from ..devices import Device, Roofline
 from ..shapes import Shape
 
@@ -307,9 +308,16 @@ def _title(report: Report) -> str:
 MANY_ROWS = 5_000
 
 
-def show_columns(report: Report, ops: bool = False, bars: bool = False) -> tuple[Column, ...]:
-    """The columns of ``show``: :data:`COLUMNS`, then ``ops`` and the share bars when asked for."""
-    return COLUMNS + ((OPS_COLUMN,) if ops else ()) + (bar_columns(report) if bars else ())
+def show_columns(
+    report: Report, ops: bool = False, bars: bool = False, train: Training | None = None
+) -> tuple[Column, ...]:
+    """The columns of ``show``: :data:`COLUMNS`, then ``ops`` and the share bars when asked for; with ``train``
+    (``--train``) the backward MACs and whether a layer trains, after the MACs."""
+    cols = COLUMNS + ((OPS_COLUMN,) if ops else ()) + (bar_columns(report) if bars else ())
+    if train is None:
+        return cols
+    at = next(i for i, c in enumerate(cols) if c.header == "MACs") + 1
+    return cols[:at] + training_columns(train) + cols[at:]
 
 
 @without_gc  # a row's cells are acyclic; the collector would walk the whole report again and again
@@ -345,9 +353,12 @@ def show_cells(
 
 
 @without_gc
-def report_table(report: Report, depth: int | None = None, ops: bool = False, bars: bool = False) -> Doc:
-    """The ``show`` table with totals footer and the conventions line; ``ops`` and ``bars`` add columns."""
-    cols = show_columns(report, ops, bars)
+def report_table(
+    report: Report, depth: int | None = None, ops: bool = False, bars: bool = False, train: Training | None = None
+) -> Doc:
+    """The ``show`` table with totals footer and the conventions line; ``ops``, ``bars`` and ``train`` add
+    columns (``train``: and the training step's totals under the table)."""
+    cols = show_columns(report, ops, bars, train)
     rows = show_cells(report, cols, depth)
     table = grid(
         [c.header for c in cols],
@@ -364,6 +375,8 @@ def report_table(report: Report, depth: int | None = None, ops: bool = False, ba
         notes.append(Para(f"RF/stride = receptive field / effective stride in input pixels; {report.rf_note}", "dim"))
     if depth is None and len(rows) > MANY_ROWS:
         notes.append(Para(f"{len(rows):,} rows: --depth 1 or --depth 2 shows one row per block", "dim"))
+    if train is not None:
+        notes = [*training_notes(train), *notes]
     return [Para(_title(report), "bold"), table, *notes]
 
 
@@ -373,8 +386,17 @@ OPS_NOTE = (
 )
 
 
-def memory_rows(mem: Memory) -> list[tuple[str, int]]:
-    """The memory estimate's rows: (what, bytes)."""
+def memory_rows(mem: Memory, train: TrainingMemory | None = None) -> list[tuple[str, int]]:
+    """The memory estimate's rows: (what, bytes); with ``train`` (``--train``) its training rows are that
+    step's: the activations a gradient needs, gradients and optimizer state of the trained params only."""
+    if train is not None:
+        return [
+            *memory_rows(mem)[:5],
+            ("training: activations a gradient needs (kept for backward)", train.activations),
+            ("training: gradients of the trained params", train.gradients),
+            (f"training: optimizer state ({train.optimizer}) of the trained params", train.optimizer_state),
+            ("training total: activations + weights + gradients + state + buffers", train.total),
+        ]
     return [
         ("parameters", mem.params),
         ("buffers (BN statistics, fixed values)", mem.buffers),
@@ -388,12 +410,13 @@ def memory_rows(mem: Memory) -> list[tuple[str, int]]:
     ]
 
 
-def memory_table(mem: Memory, batch: int = 1) -> Doc:
-    """Memory estimates as a small table, with what the model assumes."""
+def memory_table(mem: Memory, batch: int = 1, train: TrainingMemory | None = None) -> Doc:
+    """Memory estimates as a small table, with what the model assumes (``train``: the training rows are
+    those of the ``--train`` step)."""
     table = grid(
         ("memory", "bytes", ""),
         ("left", "right", "right"),
-        [((k, num(v), size(v)), None) for k, v in memory_rows(mem)],
+        [((k, num(v), size(v)), None) for k, v in memory_rows(mem, train)],
         fit=("wrap", "", ""),
     )
     return [
@@ -485,8 +508,9 @@ def size(b: int) -> str:
     return f"{x:.1f} TiB"  # pragma: no cover
 
 
-def explain_text(report: Report, layers: list[LayerResult]) -> Doc:
-    """The formulas of ``layers`` with their numbers substituted (``cnncalc explain``); long lines wrap."""
+def explain_text(report: Report, layers: list[LayerResult], train: Training | None = None) -> Doc:
+    """The formulas of ``layers`` with their numbers substituted (``cnncalc explain``); long lines wrap; with
+    ``train`` (``--train``) each layer's backward MACs too."""
     from ..layers import explain
 
     doc: Doc = []
@@ -500,6 +524,8 @@ def explain_text(report: Report, layers: list[LayerResult]) -> Doc:
             statements.append(f"receptive field {axes(r.rf)}, effective stride {axes(r.jump)}")
         if r.ops:
             statements.append(f"element-wise ops (--ops): {num(r.ops)}")
+        if train is not None:
+            statements += training_explain(train, r.node.position)
         if r.batch > 1:
             statements.append(f"(MACs and ops above are per sample; x{r.batch} for the batch)")
         doc.extend(Para(s, indent=2, hang=6) for s in statements)
@@ -620,3 +646,171 @@ def library_table(rows: Sequence[tuple[str, Report]]) -> Doc:
         drop=(0, 2, 0, 0, 0, 1),
     )
     return [Para("bundled specs (cnncalc show NAME)", "bold"), table]
+
+
+# --------------------------------------------------------------------------- training (--train)
+
+
+def _trains_cell(trained: int, frozen: int) -> str:
+    """``yes`` (every weighted layer trains), ``frozen``, ``partly``, or "" (no params)."""
+    if trained and frozen:
+        return "partly"
+    return "yes" if trained else "frozen" if frozen else ""
+
+
+def training_columns(train: Training) -> tuple[Column, ...]:
+    """``--train``'s columns: the input-gradient and weight-gradient MACs, and whether the row trains."""
+    layers = train.layers
+    index = {r.path: i for i, r in enumerate(train.report.layers)}
+    sums: dict[str, list[int]] = {}  # per block path: input grads, weight grads, trained and frozen layers
+
+    def block(path: str) -> list[int]:
+        if not sums:
+            for r, t in zip(train.report.layers, layers):
+                parts = r.path.split(".")
+                for k in range(1, len(parts)):
+                    s = sums.setdefault(".".join(parts[:k]), [0, 0, 0, 0])
+                    s[0] += t.grad_input
+                    s[1] += t.grad_weight
+                    s[2] += t.trains
+                    s[3] += t.frozen
+        return sums.get(path, [0, 0, 0, 0])
+
+    def value(row: Row, k: int) -> int:
+        i = index.get(row.path) if row.kind == "layer" else None
+        if i is not None:
+            t = layers[i]
+            return (t.grad_input, t.grad_weight, int(t.trains), int(t.frozen))[k]
+        return block(row.path)[k]
+
+    def of(ls: Sequence[LayerResult], k: int) -> Iterable[int]:
+        return (layers[r.node.position][k] for r in ls)
+
+    return (
+        Column(
+            "grad-input MACs",
+            "right",
+            lambda r: num(value(r, 0)),
+            lambda rep: num(train.grad_input),
+            fit="number",
+            drop=8,
+            layers=lambda ls: map(_NUM, of(ls, 4)),
+        ),
+        Column(
+            "grad-weight MACs",
+            "right",
+            lambda r: num(value(r, 1)),
+            lambda rep: num(train.grad_weight),
+            fit="number",
+            drop=9,
+            layers=lambda ls: map(_NUM, of(ls, 5)),
+        ),
+        Column(
+            "trains",
+            "left",
+            lambda r: _trains_cell(value(r, 2), value(r, 3)),
+            drop=7,
+            layers=lambda ls: (_trains_cell(t.trains, t.frozen) for t in (layers[r.node.position] for r in ls)),
+        ),
+    )
+
+
+def training_lines(train: Training) -> list[str]:
+    """The training step in words: forward, backward and step MACs (per batch and per sample), the params
+    that train, and the conventions."""
+    from ..analysis.training import training_conventions
+
+    f, b, s = train.forward, train.backward, train.step
+    one = train.per_sample
+    if train.batch > 1:
+        macs = (
+            f"forward {num(f)} + backward {num(b)} = {num(s)} MACs for a batch of {train.batch} "
+            f"(per sample {num(one(f))} + {num(one(b))} = {num(one(s))})"
+        )
+    else:
+        macs = f"forward {num(f)} + backward {num(b)} = {num(s)} MACs per sample"
+    total = train.trainable_params + train.frozen_params
+    share = f" ({100 * train.trainable_params / total:.1f}%)" if total else ""
+    head = ""
+    if train.head is not None:
+        r = train.report.layers[train.head]
+        head = f"; `{r.path}` is a new head of {num(r.output.c)} outputs"
+    return [
+        f"training step ({train.how}): {macs}",
+        f"backward = input gradients {num(train.grad_input)} + weight gradients {num(train.grad_weight)}; "
+        f"params: {num(train.trainable_params)} train{share}, {num(train.frozen_params)} frozen{head}",
+        training_conventions(),
+    ]
+
+
+def training_notes(train: Training) -> list[Para]:
+    """:func:`training_lines` as paragraphs under the ``show`` table."""
+    step, params, conventions = training_lines(train)
+    return [Para(step, "bold"), Para(params), Para(conventions, "dim")]
+
+
+def _grad_text(what: str, doc: str, value: int) -> str:
+    """``input gradient = MACs = 294,912 (a transposed convolution ...)`` from the registry's formula."""
+    head, sep, inner = doc.partition(" (")
+    if not sep or not inner.endswith(")"):
+        head, inner = doc, ""
+    if head == "0":
+        return f"{what} 0 MACs (element-wise work)"
+    return f"{what} {head} = {num(value)}" + (f" ({inner[:-1]})" if inner else "")
+
+
+def training_explain(train: Training, i: int) -> list[str]:
+    """What layer ``i`` costs in the backward pass (per sample), and why a gradient is not computed."""
+    from ..layers import LAYER_TYPES
+
+    r, t = train.report.layers[i], train.layers[i]
+    if not t.backward:
+        why = "frozen, and no layer before it trains" if t.frozen else "no layer before it trains"
+        return [f"backward (--train): none ({why}: the backward pass stops after it)"]
+    lt = LAYER_TYPES[r.op]
+    one = train.per_sample
+    if t.input_grad:
+        gi = _grad_text("input gradient", lt.grad_input_doc, one(t.grad_input))
+    elif all(s < 0 for s in r.sources):
+        gi = "no input gradient (its input is the network input)"
+    else:
+        gi = "no input gradient (no layer before it trains)"
+    if t.trains:
+        gw = _grad_text("weight gradient", lt.grad_weight_doc, one(t.grad_weight))
+    else:
+        gw = "no weight gradient (frozen)" if t.frozen else "no weights"
+    return [f"backward (--train): {gi}; {gw}"]
+
+
+def training_comparison_table(trains: Sequence[Training], labels: Sequence[str]) -> Doc:
+    """``compare --train``: per architecture the params that train and the MACs of one training step."""
+    first = trains[0].step if trains else 0
+    rows = [
+        (
+            (
+                label,
+                num(t.trainable_params),
+                num(t.frozen_params),
+                num(t.forward),
+                num(t.backward),
+                num(t.step),
+                ratio(Fraction(t.step, first) if first else None),
+            ),
+            None,
+        )
+        for label, t in zip(labels, trains)
+    ]
+    table = grid(
+        ("", "params trained", "frozen", "forward MACs", "backward MACs", "step MACs", "x"),
+        ("left", "right", "right", "right", "right", "right", "right"),
+        rows,
+        fit=("middle", "number", "number", "number", "number", "number", ""),
+        drop=(0, 0, 2, 3, 1, 0, 0),
+    )
+    batch = trains[0].batch if trains else 1
+    return [
+        Para(""),
+        Para(f"training step (--train; batch {batch}; x: ratio to the first)", "bold"),
+        table,
+        *(Para(f"{label}: {t.how}", "dim") for label, t in zip(labels, trains)),
+    ]
