@@ -72,6 +72,17 @@ TORCHVISION = {
     "convnext-tiny": (models.convnext_tiny, "classifier.2"),
 }
 
+#: Specs written here (not bundled): a side head, whose auxiliary classifier the loss reads too.
+INLINE = {
+    "side-head": """input: 32x32x3
+layers:
+  - stem: conv 16 3x3 pad=1, bn, relu
+  - aux: {side: [conv 8 1x1, relu, gap, fc 5]}
+  - body: conv 32 3x3 stride=2 pad=1, bn, relu
+  - gap, fc 10
+""",
+}
+
 #: name -> (spec, cnncalc options, torch modules frozen (prefixes) or trained (prefixes, with "only:")).
 #: For exported models the frozen modules follow from the cnncalc options by their definition (every layer up to
 #: and including --freeze; every layer outside --train-only), the layer paths being the export's.
@@ -101,6 +112,9 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "dcgan": ("dcgan", {}, ()),
     "dcgan/freeze-generator.up1": ("dcgan", {"freeze": "generator.up1"}, ()),
     "unet/freeze-enc4": ("unet", {"freeze": "enc4"}, ()),
+    "side-head": ("side-head", {}, ()),
+    "side-head/train-only-aux": ("side-head", {"train_only": ("aux",)}, ()),
+    "side-head/freeze-stem": ("side-head", {"freeze": "stem"}, ()),
 }
 
 
@@ -203,8 +217,10 @@ def measure(model: nn.Module, shape: list[int], names: dict[nn.Module, str]) -> 
     x = torch.zeros(BATCH, c, h, w, device="meta")
     with counter:
         out = model(x)
-        if out.requires_grad:
-            out.sum().backward()
+        outs = [out] if isinstance(out, torch.Tensor) else list(out)  # the loss reads every output
+        loss = sum(o.sum() for o in outs if o.requires_grad)
+        if isinstance(loss, torch.Tensor):
+            loss.backward()
     for handle in handles:
         handle.remove()
     records = []
@@ -244,9 +260,11 @@ def _prefixed(name: str, prefixes: tuple[str, ...]) -> bool:
 
 def run_case(spec: str, options: dict[str, Any], torch_rule: tuple[str, ...]) -> dict[str, Any]:
     from cnncalc.pipeline import evaluate
+    from cnncalc.spec import parse_spec
 
     head = options.get("head")
-    report = evaluate(spec, batch=BATCH, head=head)
+    source = parse_spec(INLINE[spec], f"{spec}.yaml") if spec in INLINE else spec
+    report = evaluate(source, batch=BATCH, head=head)
     shape = list(report.input.dims)
     if spec in TORCHVISION:
         build, head_path = TORCHVISION[spec]
@@ -287,7 +305,8 @@ def run_case(spec: str, options: dict[str, Any], torch_rule: tuple[str, ...]) ->
     for record in result["modules"]:
         if paths:
             record["path"] = paths.get(record["name"])
-    return {"spec": spec, "builder": builder, "options": options, "batch": BATCH, **result}
+    text = {"spec_text": INLINE[spec]} if spec in INLINE else {}
+    return {"spec": spec, **text, "builder": builder, "options": options, "batch": BATCH, **result}
 
 
 def main() -> None:

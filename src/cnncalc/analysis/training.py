@@ -106,41 +106,16 @@ class Training:
         return next((r.path for r, t in zip(self.report.layers, self.layers) if t.trains), None)
 
 
-def _unknown(report: Report, option: str, name: str, code: str, what: str) -> UnknownNameError:
-    return UnknownNameError(f"{option}: {what}", Location(report.file), code=code)
-
-
 def resolve(report: Report, name: str, option: str) -> list[int]:
     """The indices of the layers ``name`` means for ``option``: a path, a block path (every layer in it) or a
-    unique last segment (as ``cnncalc explain`` reads a layer)."""
-    from ..spec import did_you_mean
+    unique last segment, as ``cnncalc explain`` reads a layer (:func:`cnncalc.api.select_layers`)."""
+    from ..api import select_layers
 
-    found = report.find(name)
-    if not found:
-        paths = [r.path for r in report.layers]
-        inside = sorted({p[: p.index(name) + len(name)] for p in paths if f".{name}." in f".{p}."})
-        tails = sorted({p for p in paths if p.rsplit(".", 1)[-1] == name})
-        options = inside if len(inside) == 1 else tails if len(tails) == 1 else inside or tails
-        if len(options) == 1:
-            found = report.find(options[0])
-        elif options:
-            raise _unknown(
-                report,
-                option,
-                name,
-                "E217",
-                f"`{name}` is ambiguous: it names {len(options)} layers or blocks, e.g. "
-                + ", ".join(f"`{o}`" for o in options[:5]),
-            )
-        else:
-            segments = {seg for p in paths for seg in p.split(".")}
-            raise _unknown(
-                report,
-                option,
-                name,
-                "E216",
-                f"no layer or block `{name}` in {report.name}{did_you_mean(name, set(paths) | segments)}",
-            )
+    try:
+        found = select_layers(report, name)
+    except UnknownNameError as err:
+        code = "E217" if err.code == "E213" else "E216"
+        raise UnknownNameError(f"{option}: {err.message}", err.location, err.notes, code=code) from None
     return [r.node.position for r in found]
 
 
