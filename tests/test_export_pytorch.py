@@ -93,6 +93,7 @@ def test_the_reference_run_verified_every_bundled_configuration() -> None:
     for file, variant in configurations():  # the reference is of today's figures
         spec = str(Path(library_files()[0]).parent / file)
         report = analyze_spec(spec, variant=variant)
+        assert entries[(file, variant)]["layers"] == len(report.layers), (file, variant, "layers")
         totals = entries[(file, variant)]["totals"]
         assert totals["params"]["cnncalc"] == f"{report.total.params:,}", (file, variant)
         assert totals["MACs"]["cnncalc"] == f"{report.total.macs:,}", (file, variant)
