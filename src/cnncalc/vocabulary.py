@@ -509,9 +509,15 @@ def _register_norm(
 
 
 def _groupnorm_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
-    if ins[0].c % a["groups"]:
-        raise ShapeError(f"groupnorm groups={a['groups']} must divide the channels ({ins[0].c})", code="E402")
-    return ins[0]
+    x, g = ins[0], a["groups"]
+    if x.c % g:
+        raise ShapeError(f"groupnorm groups={g} must divide the channels ({x.c})", code="E402")
+    if x.numel // g < 2:  # PyTorch refuses: the statistics of one value are undefined
+        raise ShapeError(
+            f"groupnorm over {x} with groups={g} has 1 value per group; PyTorch refuses (its variance is undefined)",
+            code="E402",
+        )
+    return x
 
 
 def _same(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -520,6 +526,11 @@ def _same(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
 
 def _instancenorm_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
     _need_grid("instancenorm", ins[0])
+    if ins[0].h * ins[0].w < 2:  # PyTorch refuses: one position has no spatial statistics
+        raise ShapeError(
+            f"instancenorm over {ins[0]} has 1 position per channel; PyTorch refuses (its variance is undefined)",
+            code="E402",
+        )
     return ins[0]
 
 
