@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cnncalc.analysis import memory
 from cnncalc.analysis.training import Training, find_head, training, training_memory
 from cnncalc.errors import CnncalcError
 from cnncalc.layers import LAYER_TYPES
@@ -180,6 +181,18 @@ def test_training_memory_keeps_only_what_a_gradient_needs() -> None:
     assert head.activations == 4 * (8 + 10 + 10)
     assert head.gradients == 4 * 90 and head.optimizer_state == 0
     assert head.total == head.activations + head.params + head.gradients + head.buffers
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet-v3-large", "inception-v3", "unet", "convnext-tiny"])
+def test_training_everything_keeps_what_the_plain_estimate_keeps(name: str) -> None:
+    rep = evaluate(name, batch=3)
+    assert training_memory(training(rep), "fp16").activations == memory(rep, "fp16").train_activations
+
+
+def test_a_network_starting_without_params_keeps_less() -> None:
+    rep = run("input: 8x8x3\nlayers:\n  - maxpool 2\n  - conv 4 3x3 pad=1\n")
+    kept = training_memory(training(rep)).activations
+    assert kept == 4 * (4 * 4 * 3 + 4 * 4 * 4) == memory(rep).train_activations - 4 * 8 * 8 * 3
 
 
 def test_a_side_head_is_read_by_the_loss() -> None:
