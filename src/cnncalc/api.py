@@ -26,15 +26,17 @@ def analyze_spec(
     input_shape: Shape | None = None,
     no_bias: bool = False,
     batch: int = 1,
+    head: int | None = None,
 ) -> Report:
     """Load a spec (a path or a bundled name), expand it and count it.
 
     ``variant`` selects a named variant (a bundled name such as ``resnet152`` may select one
     itself); ``sets`` overrides parameters (``{"alpha": "0.75"}``); ``input_shape`` re-propagates
     at another input size; ``no_bias`` counts as if no conv or fc had a bias; ``batch`` multiplies MACs,
-    FLOPs, ops and activations (never params).
+    FLOPs, ops and activations (never params); ``head`` replaces the classifier's output size (``--head``).
+    For the cost of a training step, pass the report to :func:`cnncalc.analysis.training`.
     """
-    return evaluate(spec, variant, sets, input_shape, no_bias, batch)
+    return evaluate(spec, variant, sets, input_shape, no_bias, batch, head=head)
 
 
 def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]]:
