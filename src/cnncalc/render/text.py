@@ -286,14 +286,15 @@ def conventions_line(report: Report) -> str:
     )
 
 
-def _counted(report: Report) -> str:
-    """The ops of this network that multiply-accumulate, as the registry says (``conv and fc``)."""
+def _counted(*reports: Report) -> str:
+    """The ops of these networks that multiply-accumulate, as the registry says (``conv and fc``)."""
     from ..layers import LAYER_TYPES
 
     seen: dict[str, None] = {}
-    for r in report.layers:
-        if r.op not in seen and LAYER_TYPES[r.op].macs_doc != "0":
-            seen[r.op] = None
+    for report in reports:
+        for r in report.layers:
+            if r.op not in seen and LAYER_TYPES[r.op].macs_doc != "0":
+                seen[r.op] = None
     ops = list(seen)
     if not ops:
         return "no layer here (0)"
@@ -620,8 +621,8 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
         ]
     parts.append(
         Para(
-            "MACs = multiply-accumulates of conv and fc; FLOPs = 2 x MACs; params include biases and "
-            "BN gamma/beta; per sample",
+            f"MACs = multiply-accumulates of {_counted(*comp.reports)}; FLOPs = 2 x MACs; params include biases"
+            " and BN gamma/beta; per sample",
             "dim",
         )
     )
