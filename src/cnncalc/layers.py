@@ -1,23 +1,15 @@
-"""The layer-type registry: one entry per op, with its shape rule, parameters and MACs.
+"""The op registry: one :class:`LayerType` entry per op holds everything cnncalc knows about it.
 
-Counting conventions (the single source; the README and every table footer quote them):
+An entry has its arguments (kinds from :mod:`cnncalc.argkinds`, defaults that may derive from other arguments),
+output-shape rule, params, buffers, MACs and backward MACs, element-wise ops, receptive-field rule
+(:mod:`cnncalc.fields`), explanation, PyTorch code, role (layer or join), aliases and an example. Every other
+stage reads from it: the spec reader (joins), argument binding, expansion, counting, receptive fields, the
+renderers, the PyTorch export, and the generated docs (docs/ops.md, ``python tools/docs.py``). The counting
+conventions are stated once, derived from the entries, by :func:`conventions`.
 
-* **Shapes** are per sample (batch 1), ``H x W x C``. Output size per axis is
-  ``floor((n + pad_before + pad_after - dilation*(k-1) - 1)/stride) + 1``;
-  pooling may ask for ``ceil`` (PyTorch/Caffe ``ceil_mode``). Padding defaults to 0.
-* **Params** are trainable values: conv/fc weights, their biases (on unless
-  ``bias=false`` or ``--no-bias``), and batch norm's gamma and beta (2 per
-  channel). BN running mean and variance are **buffers**, reported apart
-  (PyTorch's ``num_batches_tracked`` counter is not counted).
-* **MACs** are the multiply-accumulates of conv, depthwise conv and fc layers (and of
-  LeNet's RBF output units, whose squared distances are multiply-accumulates):
-  ``H_out * W_out * C_out * (C_in / groups) * kh * kw`` for a conv and
-  ``inputs * outputs`` for fc. Bias additions, pooling, normalisation,
-  activations and joins cost 0 MACs. **FLOPs = 2 x MACs.**
-* **Activations** are the elements of a layer's output.
-
-A new layer type is one :func:`register` call here; the README's table of
-layer types is generated from :data:`LAYER_TYPES`.
+The classic ops are registered here; those of segmentation, generative and modern networks in
+:mod:`cnncalc.vocabulary`. Adding an op is one :func:`register` call, its tests and the regenerated docs
+(docs/ops.md#adding-an-op).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class Reporter:
         if exit_code(diagnostics) == ExitCode.OK:
             self.ok += 1
             if self.fmt == "text" and not self.quiet:
-                self.echo(f"ok  {file} ({', '.join(configs)})")
+                self.echo(f"ok  {file}{_configs(configs)}")
         else:
             self.failed += 1
 
@@ -133,3 +133,13 @@ def warning(d: Diagnostic, echo: Echo = click.echo) -> None:
 
 
 __all__ = ["FORMATS", "Reporter", "error", "exit_code", "github", "record", "text", "warning"]
+
+
+def _configs(configs: Sequence[str]) -> str:
+    """`` (base and 3 variants: a, b, c)``; nothing for the base alone; the first names of many."""
+    variants = [c for c in configs if c != "(base)"]
+    if not variants:
+        return ""
+    base = "base and " if "(base)" in configs else ""
+    shown = ", ".join(variants[:8]) + (f", ... ({len(variants) - 8} more)" if len(variants) > 8 else "")
+    return f" ({base}{len(variants)} variant{'s' * (len(variants) != 1)}: {shown})"

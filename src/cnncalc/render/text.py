@@ -383,7 +383,7 @@ def report_table(
 
 OPS_NOTE = (
     "ops = element-wise operations, apart from MACs: pooling comparisons/adds, BN (2 per element), activations "
-    "(1 per element), joins, LRN, bias adds; see README"
+    "(1 per element), joins, LRN, bias adds; per op in docs/ops.md"
 )
 
 
