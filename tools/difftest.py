@@ -60,10 +60,12 @@ misaligned inputs; cnncalc then reports the largest input field, not their hull)
 
 Known, deliberate differences (grouped under these names in the summary, not counted as mismatches)
 ------------------------------------------------------------------------------------------------------
-* ``pool-pad-over-half``: PyTorch refuses pooling padding above half the (dilated) kernel; cnncalc computes it.
+* ``pool-pad-over-half``: PyTorch refuses pooling padding above half the kernel (kernel // 2 of the undilated
+  kernel). cnncalc now refuses it too, with PyTorch's reason, so both sides reject these draws.
 * ``ceil-overhang``: a ceil-mode pool whose kernel overhangs the padded input by less than the stride gives a
-  1x1 output in PyTorch; cnncalc rejects it (the window would cover no input row or column only partly).
-* ``flat-lrn``, ``flat-shuffle``: LRN and channel shuffle of a flat vector: PyTorch wants (N, C, H, W).
+  1x1 output in PyTorch; cnncalc rejects it (the kernel is larger than the padded input).
+* ``flat-lrn``, ``flat-shuffle``: LRN and channel shuffle of a flat vector: PyTorch wants (N, C, H, W). cnncalc
+  now refuses them too (both reject).
 * ``avgpool-dilation``: cnncalc accepts a dilated average pool; PyTorch's ``AvgPool2d`` has no dilation.
 * ``norm-single-value``: PyTorch refuses GroupNorm/InstanceNorm when a group holds a single value (a 1x1 map,
   one channel per group of a flat vector): its variance is 0. cnncalc counts it.
@@ -622,7 +624,7 @@ def _pool_tags(a: dict[str, Any], x: Shape) -> set[str]:
             span = d[i] * (k[i] - 1) + 1
             if pp > k[i] // 2:  # PyTorch: pad <= kernel/2 (in whole numbers, of the undilated kernel)
                 tags.add("pool-pad-over-half")
-            if a.get("ceil") and x[i] + 2 * pp < span:
+            if a.get("ceil") and span - s[i] < x[i] + 2 * pp < span:
                 tags.add("ceil-overhang")
     elif a.get("ceil"):
         tags.add("asym-pad-ceil")
@@ -651,9 +653,10 @@ def _pool_draw(kind: str) -> Callable[[Gen, Shape], dict[str, Any] | None]:
         a = {"op": kind, "kernel": k, "stride": stride, "pad": pad, "dilation": d, "ceil": g.chance(0.35)}
         if kind != "maxpool" and d == 1:
             del a["dilation"]
-        if g.chance(g.edge) and max(x[0], x[1]) < 8:  # ceil overhang: a kernel just larger than the input
+        if g.chance(g.edge * 3) and max(x[0], x[1]) < 8:  # ceil overhang: a kernel just larger than the input
             a.update(kernel=(x[0] + 1, x[1] + 1), stride=2 + (x[0] + x[1]) % 2, ceil=True, pad=("int", 0))
-            a.pop("dilation", None)
+            if kind == "maxpool":
+                a["dilation"] = 1
             return a
         try:
             _conv_geometry(a, x, a["ceil"])
@@ -667,8 +670,17 @@ def _pool_draw(kind: str) -> Callable[[Gen, Shape], dict[str, Any] | None]:
 def _pool_shape(a: dict[str, Any], x: Shape, refs: dict[str, Shape]) -> Shape:
     if flat(x):
         raise DrawError("pooling a flat vector")
-    h, w, _ = _conv_geometry(a, x, a.get("ceil", False))
-    return (h, w, chans(x))
+    k, s, d = pair(a["kernel"]), pair(a.get("stride") or a["kernel"]), pair(a.get("dilation", 1))
+    p = sides(a["pad"], x, k, s, d)
+    out = []
+    for i in range(2):
+        span = d[i] * (k[i] - 1) + 1
+        n, p0, p1 = x[i], p[2 * i], p[2 * i + 1]
+        if a.get("ceil") and span - s[i] < n + p0 + p1 < span:
+            out.append(1)  # PyTorch's output; cnncalc rejects it (the `ceil-overhang` difference)
+        else:
+            out.append(window_out(n, k[i], s[i], p0, p1, d[i], a.get("ceil", False)))
+    return (out[0], out[1], chans(x))
 
 
 def _pool_spec(a: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -1192,8 +1204,20 @@ OPS["droppath"] = OpDef(
 
 JOINS = ("concat", "add", "mean", "mul")
 
-#: Tags of draws that cnncalc rejects on purpose or by a known bug (every other draw must be accepted).
-CNNCALC_REJECTS = frozenset({"ceil-overhang", "lrn-k", "flat-gate"})
+#: Tags of the draws aimed at a known validity difference (one side or both may reject them; every other draw
+#: must be accepted by both).
+VALIDITY_TAGS = frozenset(
+    {
+        "pool-pad-over-half",
+        "ceil-overhang",
+        "flat-lrn",
+        "flat-shuffle",
+        "avgpool-dilation",
+        "norm-single-value",
+        "lrn-k",
+        "flat-gate",
+    }
+)
 
 
 def uncovered_ops() -> list[str]:
@@ -2182,6 +2206,8 @@ def measure_fields(ns: dict[str, Any], probes: dict[str, list[tuple[int, int] | 
             else:
                 p.fill_(1.0 / (math.prod(p.shape[1:]) if p.dim() > 1 else 1))
     items = [(name, pos) for name, ps in probes.items() for pos in ps]
+    if not items:
+        return {}
     b = len(items)
     _, c, h, w = ns["INPUT"]
     x = torch.ones(b, c, h, w, dtype=torch.float64, requires_grad=True)
@@ -2193,8 +2219,6 @@ def measure_fields(ns: dict[str, Any], probes: dict[str, list[tuple[int, int] | 
     for i, (name, pos) in enumerate(items):
         o = outs[name]
         total = total + (o[i].sum() if pos is None else o[i, :, pos[0], pos[1]].sum())
-    if not items:
-        return {}
     total.backward()
     g = x.grad.abs().sum(1)  # (b, h, w)
     zero = torch.zeros(b, dtype=torch.float64)
@@ -2270,7 +2294,7 @@ def _reject_tags(side: str, err: str, tags: set[str]) -> str:
         return "ceil-overhang"
     if side == "cnncalc" and "lrn-k" in tags and "has no keyword `kernel`" in err:
         return "lrn-k"
-    if side == "cnncalc" and "flat-gate" in tags and "gates of the same C" in err:
+    if side == "cnncalc" and "flat-gate" in tags and "mul" in err:
         return "flat-gate"
     return ""
 
@@ -2477,14 +2501,14 @@ def signature(m: dict[str, Any], nodes: list[Node]) -> str:
     causes: dict[str, list[str]] = {"x": []}
     for nd in nodes:
         mine = []
-        if nd.op == "flatten" and not flat(nd.in_shapes[0]):
+        if nd.op == "flatten" and not flat(nd.in_shapes[0]) and numel(nd.in_shapes[0]) > chans(nd.in_shapes[0]):
             mine.append("a flatten of a grid")
         if nd.op == "mul" and not flat(nd.out) and any(flat(s) for s in nd.in_shapes):
             mine.append("a mul with a flat gate")
         if nd.op in ("deconv", "upsample", "pixel_shuffle"):
             mine.append(f"a resampled grid ({nd.op})")
         causes[nd.name] = [c for i in nd.inputs for c in causes[i]] + mine
-    found = causes.get(m["layer"], [])
+    found = sorted(causes.get(m["layer"], []), key=lambda c: "resampled" in c)  # a flatten or a gate first
     return f"{m['kind']} after {found[0]}" if found else f"{m['kind']} of {m['op']}"
 
 
