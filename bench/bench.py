@@ -144,9 +144,9 @@ def show_time(text: str, width: int | None = 100) -> tuple[float, float]:
     CPU time (one thread), not wall time: the ratio of the two should not depend on what else the machine runs.
     """
     from cnncalc import render
-    from cnncalc.render import layout
     from cnncalc.analysis import analyze
     from cnncalc.graph import build_graph
+    from cnncalc.render import layout
     from cnncalc.spec import parse_spec
 
     t = time.process_time()

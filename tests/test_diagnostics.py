@@ -170,7 +170,7 @@ def test_the_reporter_formats_and_exit_status() -> None:
     assert lines == [
         ("a.yaml:3:5: error: conv1: 50% too big\n  = line one\n  = line two", False),
         ("b.yaml:4:1: warning: mixed", False),
-        ("ok  b.yaml ((base), v)", False),
+        ("ok  b.yaml (base and 1 variant: v)", False),
         ("1 spec ok, 1 failed", True),
     ]
     lines.clear()

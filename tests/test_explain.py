@@ -89,7 +89,7 @@ def test_memory_liveness_by_hand() -> None:
     assert mem.activations == 4 * (64 + sum(sizes))
     # computing b2 (identity): a (its input, read last here), b1 (awaiting the join) and b2: 3 x 128;
     # computing the add: a is dead; b1, b2 and the sum: 3 x 128 again. The input died after `a`.
-    assert mem.peak == 4 * 3 * 128 and mem.peak_at == "add.b2.identity"
+    assert mem.peak == 4 * 3 * 128 and mem.peak_at == "add.identity"
     assert mem.params == 4 * rep.total.params and mem.optimizer_state == 2 * mem.params  # adam: 2 per param
     assert mem.training == mem.train_activations + mem.params + mem.gradients + mem.optimizer_state + mem.buffers
     assert memory(rep, "fp32", "momentum").optimizer_state == mem.params

@@ -115,11 +115,11 @@ def test_a_chain_is_a_sequential_named_after_its_paths() -> None:
 def test_a_residual_join_is_forward_code_and_identity_is_looked_through() -> None:
     spec = "input: 8x8x16\nlayers:\n  - res: {add: [conv 16 3x3 pad=1, identity]}\n  - relu\n"
     exp = export_pytorch(run(spec))
-    assert "return self.b1(x) + x" in exp.source
+    assert "return self.conv(x) + x" in exp.source  # branches named by what they hold: conv, identity
     assert "Identity" not in exp.source
     report = run(spec)
     paths = [r.path for r in report.layers]
-    identity = paths.index("res.b2.identity")
+    identity = paths.index("res.identity")
     assert exp.observe[identity] == Observation("", "in", 0)  # the identity's output is the model's input
     assert exp.observe[paths.index("res")] == Observation("res", "out", 0)
     assert exp.owners[paths.index("res")].kind == "box"
@@ -164,7 +164,7 @@ def test_skip_connections_are_forward_arguments() -> None:
     )
     source = _source(spec)
     assert "def forward(self, x: Tensor, enc: Tensor) -> Tensor:" in source
-    assert "return torch.cat([self.b1(enc), x], dim=1)" in source
+    assert "return torch.cat([self.crop(enc), x], dim=1)" in source
     assert "        enc = self.enc(x)\n        x = self.down(enc)\n" in source
     assert "x = self.cat(x, enc)" in source
 

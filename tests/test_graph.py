@@ -193,7 +193,7 @@ def test_named_layers_in_a_repeat_get_a_path_each() -> None:
     )
     rep = run(text)
     paths = [r.path for r in rep.layers]
-    assert paths[:4] == ["repeat.x#1", "repeat.relu#1", "repeat.y#1.b1.identity", "repeat.y#1"]
+    assert paths[:4] == ["repeat.x#1", "repeat.relu#1", "repeat.y#1.identity", "repeat.y#1"]
     assert len(set(paths)) == len(paths) == 12
     assert [r.path for r in rep.find("repeat.x#2")] == ["repeat.x#2"]
     assert rep.find("repeat.x") == []  # no longer the sum of three layers
@@ -340,3 +340,19 @@ def test_a_long_path_gives_its_ends_without_its_text() -> None:
     assert path.text is None and path.size == len(text) == 60 * 501 + 6
     for n in (0, 1, 10, 499, 500, 501, 502, 40_000):
         assert path.head(n) == text[:n] and path.tail(n) == (text[-n:] if n else "")
+
+
+def test_branches_are_named_by_the_spec_or_by_what_they_hold() -> None:
+    named = run("input: 8x8x16\nlayers:\n  - add:\n      main: [conv 16 3x3 pad=1, bn]\n      shortcut: identity\n")
+    assert [r.path for r in named.layers] == ["add.main.conv", "add.main.bn", "add.shortcut.identity", "add"]
+    lone = run("input: 8x8x16\nlayers:\n  - add: [conv 16 3x3 pad=1, identity]\n")
+    assert [r.path for r in lone.layers] == ["add.conv", "add.identity", "add"]  # each branch one self-named entry
+    alike = run("input: 8x8x16\nlayers:\n  - concat: [conv 8 1x1, conv 8 3x3 pad=1]\n")
+    assert [r.path for r in alike.layers] == ["concat.b1.conv", "concat.b2.conv", "concat"]  # the same name twice
+    chains = run("input: 8x8x16\nlayers:\n  - add: [[conv 16 1x1, relu], identity]\n")
+    assert [r.path for r in chains.layers][:2] == ["add.b1.conv", "add.b1.relu"]  # one chain: all numbered
+
+
+def test_a_branch_name_must_be_a_name() -> None:
+    with pytest.raises(SpecError, match="branch name '2x' must be a name"):
+        run("input: 8x8x16\nlayers:\n  - add:\n      2x: identity\n      b: identity\n")

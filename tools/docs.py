@@ -305,7 +305,13 @@ def schema() -> dict[str, Any]:
                 },
                 "additionalProperties": _ref("value"),
             },
-            "branches": {"type": "array", "items": _ref("sequence")},
+            "branches": {
+                "description": "A list of branches, or a mapping of named branches ({main: [...], shortcut: identity}).",
+                "anyOf": [
+                    {"type": "array", "items": _ref("sequence")},
+                    {"type": "object", "propertyNames": _ref("identifier"), "additionalProperties": _ref("sequence")},
+                ],
+            },
             "from": {"anyOf": [_ref("text"), {"type": "array", "items": _ref("text")}]},
             "structural": {"oneOf": structural},
             "count": {

@@ -319,6 +319,32 @@ class _Scope:
         return f"{base}#{k}"
 
 
+def _branch_segments(join: Join) -> list[str]:
+    """The path segment of each branch of a join: its name when the spec names it (a mapping of branches); ""
+    (no segment of its own) for every branch when each is one entry that names itself (a named entry, a lone op
+    or block call) and the names differ; else ``b1``, ``b2``... So ``add: [bottleneck_branch c, identity]`` gives
+    ``add.bottleneck_branch...`` and ``add.identity``, while chains of layers stay ``add.b1``, ``add.b2``."""
+    if join.names:
+        return [n or f"b{k + 1}" for k, n in enumerate(join.names)]
+    leads: list[str | None] = []
+    for branch in join.branches:
+        lead = None
+        if len(branch) == 1:
+            item = branch[0]
+            if item.name is not None:
+                lead = item.name
+            elif isinstance(item.body, OpLine) and len(item.body.calls) == 1:
+                call = item.body.calls[0]
+                if call.kwarg("repeat") is None:
+                    lead = _base(call)
+        leads.append(lead)
+    numbered = [f"b{k + 1}" for k in range(len(leads))]
+    names = [x for x in leads if x is not None]
+    if len(names) == len(leads) and len(set(names)) == len(names) and not set(names) & set(numbered):
+        return [""] * len(leads)
+    return numbered
+
+
 def _base(call: Call) -> str:
     lt = L.lookup(call.op)
     return lt.name if lt is not None else call.op
@@ -592,8 +618,9 @@ class Builder(Binding):
             self.lint_branches(item, body, sub)
             inputs = []
             branch_notes = []
-            for b, branch in enumerate(body.branches):
-                bscope = sub.child(f"b{b + 1}")
+            for b, (branch, seg) in enumerate(zip(body.branches, _branch_segments(body))):
+                bscope = sub.child(seg) if seg else _Scope(sub.prefix, sub.env, sub.frame, sub.chain, sub.active,
+                                                           {}, sub.i, sub.side)  # fmt: skip
                 end = self.seq(branch, cur, bscope)
                 inputs.append(end)
                 branch_notes.append(f"branch {b + 1}: {self.shape_of(end)} (from line {branch[0].loc.line})")

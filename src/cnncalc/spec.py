@@ -306,6 +306,7 @@ class Join:
     branches: tuple[Seq, ...]
     sources: tuple[Arg, ...]  # from: names; each becomes one more input
     expect: ShapeAssert | None
+    names: tuple[str | None, ...] = ()  # branch names given in the spec (`add: {main: [...], shortcut: [...]}`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -794,9 +795,23 @@ class _Reader:
         expect = self._expect_shape(node)
         if kind in JOINS:
             self._check_keys(node, (kind, "expect", "from"), f"`{kind}`")
-            if value.kind != "seq":
-                raise SpecError(f"`{kind}:` takes a list of branches, got {value.describe()}", value.loc, code="E112")
-            branches = tuple(self.seq(b, f"branch {i + 1}") for i, b in enumerate(value.items))
+            names: tuple[str | None, ...] = ()
+            if value.kind == "map":  # named branches: {main: [...], shortcut: identity}
+                for k, _ in value.pairs:
+                    if not _IDENT.match(k.text) or k.text == "input":
+                        raise SpecError(
+                            f"branch name {k.text!r} must be a name (letters, digits, _; not input)", k.loc, code="E112"
+                        )
+                names = tuple(k.text for k, _ in value.pairs)
+                branches = tuple(self.seq(b, f"branch `{k.text}`") for k, b in value.pairs)
+            elif value.kind != "seq":
+                raise SpecError(
+                    f"`{kind}:` takes a list of branches (or a mapping of named branches), got {value.describe()}",
+                    value.loc,
+                    code="E112",
+                )
+            else:
+                branches = tuple(self.seq(b, f"branch {i + 1}") for i, b in enumerate(value.items))
             sources: tuple[Arg, ...] = ()
             if src_arg is not None:
                 sources = (
@@ -806,7 +821,7 @@ class _Reader:
                 )
             if len(branches) + len(sources) < 1:
                 raise SpecError(f"`{kind}:` needs at least one branch", value.loc, code="E112")
-            return Item(name, Join(kind, branches, sources, expect), first_key.loc)
+            return Item(name, Join(kind, branches, sources, expect, names), first_key.loc)
         if kind == "repeat":
             self._check_keys(node, ("repeat", "do", "expect"), "`repeat`")
             body = node.get("do")

@@ -20,9 +20,9 @@ class FlatLinear(nn.Linear):
         return super().forward(torch.flatten(x, 1))
 
 
-class BasicBranch1(nn.Sequential):
-    """The spec's `layer1.basic#1.add.b1`, `layer1.basic#2.add.b1`, `layer2.basic#1.add.b1`, `layer2.basic#2.add.b1`
-    and 4 more."""
+class Residual(nn.Sequential):
+    """The spec's `layer1.basic#1.add.residual`, `layer1.basic#2.add.residual`, `layer2.basic#1.add.residual`,
+    `layer2.basic#2.add.residual` and 4 more."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__(OrderedDict([
@@ -34,8 +34,8 @@ class BasicBranch1(nn.Sequential):
         ]))
 
 
-class BasicBranch2(nn.Sequential):
-    """The spec's `layer2.basic#1.add.b2`, `layer3.basic#1.add.b2`, `layer4.basic#1.add.b2`."""
+class Shortcut(nn.Sequential):
+    """The spec's `layer2.basic#1.add.shortcut`, `layer3.basic#1.add.shortcut`, `layer4.basic#1.add.shortcut`."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(OrderedDict([
@@ -50,10 +50,10 @@ class BasicAdd(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.b1 = BasicBranch1(in_channels=in_channels, out_channels=in_channels, stride=1)
+        self.residual = Residual(in_channels=in_channels, out_channels=in_channels, stride=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.b1(x) + x
+        return self.residual(x) + x
 
 
 class BasicAdd2(nn.Module):
@@ -61,11 +61,11 @@ class BasicAdd2(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.b1 = BasicBranch1(in_channels=in_channels, out_channels=out_channels, stride=2)
-        self.b2 = BasicBranch2(in_channels=in_channels, out_channels=out_channels)
+        self.residual = Residual(in_channels=in_channels, out_channels=out_channels, stride=2)
+        self.shortcut = Shortcut(in_channels=in_channels, out_channels=out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.b1(x) + self.b2(x)
+        return self.residual(x) + self.shortcut(x)
 
 
 class Basic(nn.Sequential):

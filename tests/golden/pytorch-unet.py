@@ -43,10 +43,10 @@ class Cat(nn.Module):
 
     def __init__(self, height: int, width: int) -> None:
         super().__init__()
-        self.b1 = CenterCrop(height, width)
+        self.crop = CenterCrop(height, width)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return torch.cat([self.b1(skip), x], dim=1)
+        return torch.cat([self.crop(skip), x], dim=1)
 
 
 class UNet(nn.Module):
