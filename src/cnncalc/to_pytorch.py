@@ -105,7 +105,6 @@ class _New:
     args: list[_Hole]
 
 
-
 def _call(tc: TorchCode, owner: str) -> _Call:
     args: list[_Hole | _Call] = []
     for a in tc.args:
