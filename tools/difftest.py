@@ -81,6 +81,8 @@ Known, deliberate differences (grouped under these names in the summary, not cou
   concat of branches, or the sub-pixel channels of ``pixel_unshuffle``).
 * ``flat-gate``: cnncalc requires a mul gate to be 1x1xC; the tester's PyTorch module reshapes a flat vector of C
   values into one (as SE code does), so that draw is a cnncalc rejection.
+* ``static-field``: a field that does not move from one position to the next (a 1x1 map upsampled: every output
+  reads the same value), where cnncalc still reports a nominal effective stride.
 * ``resampled-bound``: on a resampled grid a measured field *smaller* than cnncalc's: cnncalc reports a bound
   there (e.g. bilinear samples that fall on whole pixels read one input, not two). A measured field *larger*
   than cnncalc's is a mismatch.
@@ -1970,6 +1972,10 @@ def _torch_tools() -> dict[str, Any]:
             return f32(1.0 / scale) if scale is not None and scale > 0 else f32(n) / f32(out)
 
         for o in range(out):
+            if out == n and mode != "bicubic":  # ATen copies an axis whose size stays (nearest, linear)
+                real[o, o] += 1
+                twin[o, o + margin] += 1
+                continue
             if mode == "nearest":
                 if out == n:
                     i = o
@@ -2135,6 +2141,7 @@ def _torch_tools() -> dict[str, Any]:
         "make_twin": make_twin,
         "counted_macs": counted_macs,
         "marks": marks,
+        "interp_axis": _interp_axis,
     }
 
 
@@ -2480,7 +2487,7 @@ def compare(
             stats["strides compared"] += 1
             shift = pairs[0][1] - pairs[0][0]
             if shift != expect:
-                known = "adaptive-approx" if nd.name in adaptive else ""
+                known = "adaptive-approx" if nd.name in adaptive else ("static-field" if shift == 0 else "")
                 bad(
                     "jump",
                     nd,
