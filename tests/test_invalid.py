@@ -39,7 +39,7 @@ from typing import NamedTuple
 import pytest
 
 import cnncalc.report
-from cnncalc.diagnostics import CODES, lookup
+from cnncalc.diagnostics import CODES, Diagnostic, lookup
 from cnncalc.errors import CnncalcError
 from tests.conftest import Cli
 from tests.helpers import run
@@ -82,6 +82,14 @@ def check_case(cli: Cli, path: Path, case: Case, monkeypatch: pytest.MonkeyPatch
         return report_error(err, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cnncalc.report, "error", recording)
+    if case.code.startswith("W"):  # a warning next to a command's output (`cnncalc import`): reported, not raised
+        report_warning = cnncalc.report.warning
+
+        def warned(d: Diagnostic, *rest: object) -> None:
+            reported.append(d.code)
+            report_warning(d, *rest)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(cnncalc.report, "warning", warned)
     res = cli(*args, code=None)
     assert "Traceback" not in res.stdout + res.stderr, res.stdout + res.stderr
     want = lookup(case.code).exit
@@ -215,6 +223,41 @@ def _verify_without_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     verify(run("input: 8x8x3\nlayers: [conv 8 3x3]\n"))
 
 
+def _import_without(package: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cnncalc.importers import import_model
+
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, package, None)  # makes `import PACKAGE` raise ImportError
+    model = tmp_path / "relu.onnxtxt"
+    model.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\nagraph (float[1,3,8,8] x) => (float[1,3,8,8] y) {\n'
+        "    y = Relu(x)\n}\n"
+    )
+    import_model("torchvision.models:resnet18" if package == "torch" else str(model))
+
+
+def _import_with_a_wrong_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A registry rule that reads a Conv's output channels wrong: the import's own check catches it."""
+    pytest.importorskip("onnx")
+    from dataclasses import replace
+
+    from cnncalc import layers
+    from cnncalc.importers import import_model
+    from cnncalc.onnxcode import conv_args
+
+    conv = layers.LAYER_TYPES["conv"]
+    assert conv.onnx is not None
+    wrong = replace(conv.onnx, read=lambda node: {**conv_args(node), "out": 2 * conv_args(node)["out"]})
+    monkeypatch.setitem(layers.LAYER_TYPES, "conv", replace(conv, onnx=wrong))
+    model = tmp_path / "conv.onnxtxt"
+    model.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\nagraph (float[1,3,8,8] x) => (float[1,4,8,8] y)\n'
+        "   <float[4,3,1,1] w = {1,1,1,1,1,1,1,1,1,1,1,1}> {\n    y = Conv(x, w)\n}\n"
+    )
+    import_model(str(model))
+
+
 #: Codes no command line can cause (the CLI offers only valid choices, or the cause is the environment or
 #: bundled data): each with a call of the library that must raise it.
 API_CASES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
@@ -223,6 +266,9 @@ API_CASES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
     "E600": lambda mp, tmp: _bad_profile(),
     "E611": _plot_without_matplotlib,
     "E701": _verify_without_torch,
+    "E800": lambda mp, tmp: _import_without("onnx", mp, tmp),
+    "E804": lambda mp, tmp: _import_with_a_wrong_rule(mp, tmp),
+    "E806": lambda mp, tmp: _import_without("torch", mp, tmp),
 }
 
 

@@ -31,6 +31,7 @@ RANGES = (
     ("E5", "Expectations and budgets"),
     ("E6", "Device profiles and charts"),
     ("E7", "Export to PyTorch and verification"),
+    ("E8", "Importing models"),
     ("W", "Warnings"),
 )
 

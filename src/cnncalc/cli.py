@@ -762,6 +762,74 @@ def export_(
     click.echo(f"wrote {out}: class {exp.model_class}", err=True)
 
 
+@cli.command(name="import")
+@click.argument("model")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Write the spec to this file (default: standard output).",
+)
+@click.option(
+    "--input",
+    "input_shape",
+    type=_ShapeType(),
+    help="The input size, e.g. 224x224x3, for a model whose input has no static size (or to import at another).",
+)
+@click.option("--name", help="The spec's `name:` (default: the model's).")
+@click.option("--flat", is_flag=True, help="Write no blocks: every unit in full (joins and lines are kept).")
+@click.option("--strict", is_flag=True, help="Exit 1 when a layer had to be written as `opaque` (W801).")
+def import_(model: str, out: str | None, input_shape: Any, name: str | None, flat: bool, strict: bool) -> None:
+    """Write a spec of a model: an ONNX file, or a PyTorch module given as package.module:callable.
+
+    MODEL is an .onnx file (binary, or ONNX's textual syntax; its external data is not needed: initializers'
+    dimensions give the parameters), read with the onnx package (pip install 'cnncalc[onnx]'), or a callable
+    that returns an nn.Module (torchvision.models.resnet50, or a class), traced with torch.fx (pip install
+    'cnncalc[torch]'; built without pretrained weights). Shapes come from the model (its input's static size,
+    else --input); parameters from its initializers or parameters. The spec reads as a person writes one:
+    conv, bn, activation on one line, a join with its branches, units built alike as calls of one block with
+    their differing channels and strides as arguments, names after the model's. Before it is written, the spec
+    is evaluated by cnncalc and every layer's op, shape, params and buffers compared with the model's (a
+    difference is an error, E804). An op cnncalc does not know becomes an `opaque` layer with the model's output
+    shape and parameters (MACs unknown, counted 0), and a W801 warning names its node.
+
+    Exit status: 0 imported (warnings on stderr); 1 the model cannot be imported (E80x), or --strict and a
+    layer is opaque; 2 a usage error.
+
+    \b
+    Example:
+        cnncalc import resnet50.onnx -o resnet50.yaml
+        cnncalc import model.onnx --input 512x512x3
+        cnncalc import torchvision.models.resnet50 -o resnet50.yaml
+    """
+    from .importers import import_model
+
+    result = import_model(model, input_shape, name, fold=not flat)
+    for warning in result.warnings:
+        reporting.warning(warning)
+    total = result.report.total
+    opaque = result.network.opaque()
+    summary = (
+        f"imported {model}: {len(result.network.layers):,} layers"
+        + (f" ({len(opaque)} opaque)" if opaque else "")
+        + f", {total.params:,} params, {total.buffers:,} buffers, {total.macs:,} MACs;"
+        " every layer's shape, params and buffers equal the model's"
+    )
+    if out is None:
+        click.echo(result.spec, nl=False)
+    else:
+        try:
+            Path(out).write_text(result.spec, encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"cnncalc import: error: cannot write {out}: {exc.strerror or exc}", err=True)
+            sys.exit(ExitCode.USAGE if exc.errno in _PATH_ERRNOS else ExitCode.FAILED)
+        summary = summary.replace(f"imported {model}", f"wrote {out} from {model}", 1)
+    click.echo(summary, err=True)
+    if strict and opaque:
+        sys.exit(ExitCode.FAILED)
+
+
 @cli.command(name="verify")
 @click.argument("spec")
 @click.option(

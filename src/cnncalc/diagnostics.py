@@ -10,7 +10,7 @@ The table is the single source of docs/diagnostics.md (``python tools/docs.py``)
 ``kind`` names the exception class that raises it (a warning has none). Ranges: E0xx command arguments,
 E1xx the file and its structure, E2xx names and arguments, E3xx expressions and values, E4xx shapes,
 E5xx expectations and budgets, E6xx device profiles and charts, E7xx export to PyTorch and
-verification, Wxxx warnings.
+verification, E8xx importing models, Wxxx warnings.
 """
 
 from __future__ import annotations
@@ -360,6 +360,52 @@ _TABLE = (
         "The module `cnncalc verify` checks is no Python, lacks the model class, or fails to build or run.",
         "ExportError",
     ),
+    # E8xx: importing models
+    Code(
+        "E800",
+        "onnx-missing",
+        "`cnncalc import` of an ONNX file needs the onnx package, an optional extra: pip install 'cnncalc[onnx]'.",
+        "OnnxMissingError",
+    ),
+    Code(
+        "E801",
+        "not-a-model",
+        "`cnncalc import` cannot read the model: no such file, not ONNX (truncated, damaged, text that does not "
+        "parse), or no graph.",
+        "ModelError",
+    ),
+    Code(
+        "E802",
+        "unsupported-graph",
+        "The model's graph is no cnncalc network: a cycle, a value defined twice or never, no or several inputs, "
+        "a tensor of another rank, too many nodes.",
+        "ModelError",
+    ),
+    Code(
+        "E803",
+        "no-static-shape",
+        "A tensor of the model has no static shape (a symbolic input size: give --input), or a dimension out of range.",
+        "ModelError",
+    ),
+    Code(
+        "E804",
+        "import-mismatch",
+        "The spec an import wrote does not give the model's figures (a bug in a registry `onnx` rule or a pattern).",
+        "ImportMismatchError",
+    ),
+    Code(
+        "E805",
+        "model-fails",
+        "`cnncalc import package.module:callable`: the module or callable is not found, does not build a module, "
+        "or torch.fx cannot trace it.",
+        "ModelError",
+    ),
+    Code(
+        "E806",
+        "torch-missing-import",
+        "`cnncalc import package.module:callable` needs PyTorch, an optional extra: pip install 'cnncalc[torch]'.",
+        "TorchImportMissingError",
+    ),
     # Warnings: reported, never fatal
     Code(
         "W101",
@@ -373,6 +419,14 @@ _TABLE = (
         "misaligned-join",
         "A join's inputs have different effective strides or field centres: one position mixes features of "
         "different input locations.",
+        "",
+        "warning",
+    ),
+    Code(
+        "W801",
+        "opaque-import",
+        "`cnncalc import` wrote a node it does not understand as an `opaque` layer (the model's shape and "
+        "parameters; MACs unknown, counted 0).",
         "",
         "warning",
     ),

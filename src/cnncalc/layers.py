@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import fields
+from . import onnxcode as ox
 from .argkinds import (
     BOOL,
     COUNT,
@@ -39,6 +40,7 @@ from .argkinds import (
 from .errors import ShapeError
 from .expr import Dim
 from .fields import FieldRule
+from .onnxcode import OnnxRule, onnx
 from .shapes import Shape, Window, same_padding, window_out
 from .torchcode import TorchCode, kw, pos, size_arg
 
@@ -138,6 +140,9 @@ class LayerType:
     grad_input_doc: str = "0"
     grad_weight_macs: Counter = _zero
     grad_weight_doc: str = "0"
+    #: How ONNX nodes become this op (``cnncalc import``): the operator types and how a node's attributes become
+    #: the op's arguments (:mod:`cnncalc.onnxcode`); None: no ONNX node becomes it (an import makes it opaque).
+    onnx: OnnxRule | None = None
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
@@ -612,6 +617,7 @@ register(
         grad_input_doc="= MACs (a transposed convolution of the output gradient with the same weights)",
         grad_weight_macs=_conv_macs,
         grad_weight_doc="= MACs (every output gradient times each input value its window saw)",
+        onnx=onnx("Conv", read=ox.conv_args),
         torch=_conv_torch,
     )
 )
@@ -662,6 +668,7 @@ register(
         grad_input_doc="= MACs (a transposed depthwise convolution of the output gradient)",
         grad_weight_macs=lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
         grad_weight_doc="= MACs (every output gradient times each input value its window saw)",
+        onnx=onnx("Conv", read=ox.dwconv_args, when=ox.is_depthwise),
         torch=lambda a, i, o, info: _conv_torch(_dw_attrs(a, i[0]), i, o, info),
     )
 )
@@ -717,6 +724,7 @@ register(
         grad_input_doc="= MACs (the output gradient times the weight matrix)",
         grad_weight_macs=lambda a, i, o: i[0].numel * o.c,
         grad_weight_doc="= MACs (the outer product of the output gradient and the input)",
+        onnx=onnx("Gemm", "MatMul", read=ox.gemm_args),
         torch=_fc_torch,
     )
 )
@@ -811,6 +819,7 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("MaxPool2d", "MaxPooling2D", "max_pool2d"),
         example="maxpool 3x3 stride=2 pad=1",
+        onnx=onnx("MaxPool", read=ox.pool_args),
         torch=_pool_torch("nn.MaxPool2d"),
     )
 )
@@ -833,6 +842,7 @@ register(
         rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("AvgPool2d", "AveragePooling2D", "avg_pool2d"),
         example="avgpool 2",
+        onnx=onnx("AveragePool", read=ox.pool_args),
         torch=_pool_torch("nn.AvgPool2d"),
     )
 )
@@ -932,6 +942,9 @@ register(
         explain=_global_explain("average"),
         rf=fields.whole_input,
         rf_doc="the whole input",
+        onnx=onnx(
+            "GlobalAveragePool", "ReduceMean", when=lambda node: node.op_type != "ReduceMean" or ox.is_global_pool(node)
+        ),
         torch=lambda a, i, o, info: TorchCode("nn.AdaptiveAvgPool2d", (pos("output_size", 1),)),
     )
 )
@@ -947,6 +960,9 @@ register(
         explain=_global_explain("maximum"),
         rf=fields.whole_input,
         rf_doc="the whole input",
+        onnx=onnx(
+            "GlobalMaxPool", "ReduceMax", when=lambda node: node.op_type != "ReduceMax" or ox.is_global_pool(node)
+        ),
         torch=lambda a, i, o, info: TorchCode("nn.AdaptiveMaxPool2d", (pos("output_size", 1),)),
     )
 )
@@ -1045,6 +1061,11 @@ register(
             "0 MACs (2 element-wise ops per element: see --ops)",
         ],
         elementwise=True,
+        onnx=onnx(
+            "BatchNormalization",
+            read=ox.bn_args,
+            buffers=(3, 4),
+        ),
         torch=lambda a, i, o, info: TorchCode(
             "nn.BatchNorm1d" if o.is_flat else "nn.BatchNorm2d",
             (pos("num_features", o.c), kw("eps", float(a["eps"]), 1e-5)),
@@ -1079,6 +1100,15 @@ register(
         aliases=("LocalResponseNorm", "LRN"),
         elementwise=True,
         example="lrn 5",
+        onnx=onnx(
+            "LRN",
+            read=lambda node: {
+                "size": int(node.attrs["size"]),
+                "alpha": ox.number(node.attrs.get("alpha", 1e-4)),
+                "beta": ox.number(node.attrs.get("beta", 0.75)),
+                "k": ox.number(node.attrs.get("bias", 1.0)),
+            },
+        ),
         torch=lambda a, i, o, info: TorchCode(
             "nn.LocalResponseNorm",
             (
@@ -1112,18 +1142,25 @@ def _module(name: str, *args: Any) -> Callable[[Attrs, list[Shape], Shape, Mappi
     return lambda a, i, o, info: code
 
 
-for _name, _summary, _aliases, _ops, _torch in (
-    ("relu", "rectified linear unit", (), 1, _module("nn.ReLU")),
-    ("relu6", "ReLU clipped at 6", (), 1, _module("nn.ReLU6")),
-    ("sigmoid", "logistic sigmoid", (), 1, _module("nn.Sigmoid")),
-    ("tanh", "hyperbolic tangent", (), 1, _module("nn.Tanh")),
-    ("elu", "exponential linear unit", (), 1, _module("nn.ELU")),
-    ("gelu", "Gaussian error linear unit", (), 1, _module("nn.GELU")),
-    ("swish", "x·sigmoid(x) (SiLU)", ("silu",), 1, _module("nn.SiLU")),
-    ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1, _module("nn.Hardswish")),
-    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1, _module("nn.Hardsigmoid")),
-    ("softmax", "softmax over channels", (), 3, _module("nn.Softmax", kw("dim", 1))),
-    ("identity", "passes its input through", ("Identity",), 0, _inline(lambda xs: xs[0])),
+for _name, _summary, _aliases, _ops, _torch, _onnx in (
+    ("relu", "rectified linear unit", (), 1, _module("nn.ReLU"), onnx("Relu")),
+    ("relu6", "ReLU clipped at 6", (), 1, _module("nn.ReLU6"), onnx("Clip", when=ox.clip_is_relu6)),
+    ("sigmoid", "logistic sigmoid", (), 1, _module("nn.Sigmoid"), onnx("Sigmoid")),
+    ("tanh", "hyperbolic tangent", (), 1, _module("nn.Tanh"), onnx("Tanh")),
+    ("elu", "exponential linear unit", (), 1, _module("nn.ELU"), onnx("Elu")),
+    ("gelu", "Gaussian error linear unit", (), 1, _module("nn.GELU"), onnx("Gelu")),
+    ("swish", "x·sigmoid(x) (SiLU)", ("silu",), 1, _module("nn.SiLU"), onnx("Swish")),
+    ("hswish", "hard swish (MobileNetV3)", ("hardswish",), 1, _module("nn.Hardswish"), onnx("HardSwish")),
+    ("hsigmoid", "hard sigmoid (MobileNetV3)", ("hardsigmoid",), 1, _module("nn.Hardsigmoid"), onnx("HardSigmoid")),
+    (
+        "softmax",
+        "softmax over channels",
+        (),
+        3,
+        _module("nn.Softmax", kw("dim", 1)),
+        onnx("Softmax", read=ox.softmax_ok),
+    ),
+    ("identity", "passes its input through", ("Identity",), 0, _inline(lambda xs: xs[0]), onnx("Identity")),
 ):
     register(
         LayerType(
@@ -1137,6 +1174,7 @@ for _name, _summary, _aliases, _ops, _torch in (
             explain=functools.partial(_elementwise_explain, _summary),
             elementwise=_name != "identity",
             torch=_torch,
+            onnx=_onnx,
         )
     )
 register(
@@ -1151,6 +1189,7 @@ register(
         explain=lambda a, i, o, info: _elementwise_note(a, i, o, "leaky ReLU"),
         elementwise=True,
         example="leaky 0.2",
+        onnx=onnx("LeakyRelu", read=lambda node: {"slope": ox.number(node.attrs.get("alpha", 0.01))}),
         torch=lambda a, i, o, info: TorchCode("nn.LeakyReLU", (pos("negative_slope", float(a["slope"])),)),
     )
 )
@@ -1167,6 +1206,7 @@ register(
         aliases=("Dropout", "Dropout2d", "SpatialDropout2D"),
         elementwise=True,
         example="dropout 0.5",
+        onnx=onnx("Dropout", read=ox.dropout_args),
         torch=lambda a, i, o, info: TorchCode("nn.Dropout", (pos("p", float(a["p"])),)),
     )
 )
@@ -1194,6 +1234,7 @@ register(
         aliases=("Scale",),
         elementwise=True,
         example="scale 0.2",
+        onnx=onnx("Mul", read=ox.scale_args, when=ox.is_mul_by_number),
         torch=lambda a, i, o, info: TorchCode("Scale", (pos("factor", float(a["factor"])),), helpers=(_SCALE,)),
     )
 )
@@ -1208,6 +1249,7 @@ register(
             "no parameters; 0 MACs",
         ],
         aliases=("Flatten",),
+        onnx=onnx("Flatten", "Reshape", read=ox.flatten_ok, when=ox.is_flattening),
         torch=lambda a, i, o, info: TorchCode("nn.Flatten"),
     )
 )
@@ -1425,6 +1467,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Concatenate", "cat", "Concat"),
         example="concat: [conv 8 1x1, conv 8 3x3 pad=1]",
+        onnx=onnx("Concat", read=ox.concat_ok),
         torch=_inline(lambda xs: f"torch.cat([{', '.join(xs)}], dim=1)"),
     )
 )
@@ -1442,6 +1485,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Add", "Eltwise", "sum"),
         example="add: [identity, conv 16 3x3 pad=1]",
+        onnx=onnx("Add", "Sum", read=ox.joined, when=ox.two_activations),
         torch=_inline(lambda xs: " + ".join(xs)),
     )
 )
@@ -1458,6 +1502,7 @@ register(
         rf=fields.join,
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         example="mean: [identity, conv 16 3x3 pad=1]",
+        onnx=onnx("Mean", read=ox.joined, when=ox.two_activations),
         torch=_inline(lambda xs: f"({' + '.join(xs)}) / {len(xs)}"),
     )
 )
@@ -1475,6 +1520,7 @@ register(
         rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Multiply",),
         example="mul: [identity, gap, conv 16 1x1, sigmoid]",
+        onnx=onnx("Mul", read=ox.joined, when=ox.two_activations),
         torch=_inline(lambda xs: " * ".join(xs)),
     )
 )

@@ -14,11 +14,13 @@ from fractions import Fraction
 from typing import Any
 
 from . import fields
+from . import onnxcode as ox
 from .argkinds import BOOL, COUNT, DIM, DIM0, LAYER, NUMBER, PAD_AMOUNT, POSITIVE, PROBABILITY, Choice
 from .errors import ShapeError
 from .expr import Dim
 from .fields import Axis, Field, FieldArgs
 from .layers import ArgSpec, Attrs, Ctx, LayerType, n, pair, register, resolve_pad
+from .onnxcode import onnx
 from .shapes import Shape
 from .torchcode import TorchCode, kw, pos, size_arg
 
@@ -115,6 +117,31 @@ def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, A
     return lines
 
 
+def _deconv_onnx(node: ox.OnnxNode) -> ox.Args:
+    """``deconv`` from ``ConvTranspose``: weights [C, C'/groups, kh, kw]; output_shape is taken as padding."""
+    ox.need_grid(node)
+    w = node.weight(1)
+    if w is None or len(w) != 4:
+        raise ox.UnsupportedError("the weights are not a parameter of 4 dimensions (a 2-D transposed convolution)")
+    if "output_shape" in node.attrs or node.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        raise ox.UnsupportedError("output_shape or auto_pad (give pads and output_padding)")
+    kernel = ox.pair_attr(node, "kernel_shape", 0) if "kernel_shape" in node.attrs else (w[2], w[3])
+    pad = ox.pads(node, kernel, (1, 1))
+    if isinstance(pad, dict):
+        raise ox.UnsupportedError("asymmetric padding")
+    g = int(node.attrs.get("group", 1))
+    return {
+        "out": w[1] * g,
+        "kernel": kernel,
+        "stride": ox.square(ox.pair_attr(node, "strides", 1)),
+        "pad": pad,
+        "out_pad": ox.square(ox.pair_attr(node, "output_padding", 0)),
+        "dilation": ox.square(ox.pair_attr(node, "dilations", 1)),
+        "groups": g,
+        "bias": node.weight(2) is not None,
+    }
+
+
 def _deconv_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
     return TorchCode(
         "nn.ConvTranspose2d",
@@ -162,6 +189,7 @@ register(
         grad_input_doc="= MACs (a convolution of the output gradient with the same weights)",
         grad_weight_macs=_deconv_macs,
         grad_weight_doc="= MACs (every input value times each output gradient it reached)",
+        onnx=onnx("ConvTranspose", read=_deconv_onnx),
         torch=_deconv_torch,
     )
 )
@@ -285,6 +313,7 @@ register(
         rf=_upsample_field,
         rf_doc="taps (nearest 1, bilinear 2, bicubic 4): r + (taps-1)·j, stride j/scale",
         example="upsample 2 mode=bilinear",
+        onnx=onnx("Resize", "Upsample", read=ox.resize_args),
         torch=_upsample_torch,
     )
 )
@@ -333,6 +362,7 @@ register(
         rf=_pixel_shuffle_field,
         rf_doc="r + 0, stride j/r",
         example="pixel_shuffle 2",
+        onnx=onnx("DepthToSpace", read=lambda node: {"factor": int(node.attrs["blocksize"])}),
         torch=lambda a, i, o, info: TorchCode("nn.PixelShuffle", (pos("upscale_factor", a["factor"]),)),
     )
 )
@@ -350,6 +380,7 @@ register(
         rf=_pixel_unshuffle_field,
         rf_doc="an r x r window at stride r",
         example="pixel_unshuffle 2",
+        onnx=onnx("SpaceToDepth", read=lambda node: {"factor": int(node.attrs["blocksize"])}),
         torch=lambda a, i, o, info: TorchCode("nn.PixelUnshuffle", (pos("downscale_factor", a["factor"]),)),
     )
 )
@@ -453,6 +484,7 @@ register(
         rf=_zeropad_field,
         rf_doc="same size and stride, centres shifted by the leading padding",
         example="zeropad 1x2",
+        onnx=onnx("Pad", read=ox.pad_args),
         torch=lambda a, i, o, info: TorchCode(
             "nn.ZeroPad2d", (pos("padding", (info["pads"][2], info["pads"][3], info["pads"][0], info["pads"][1])),)
         ),
@@ -479,6 +511,7 @@ def _register_norm(
     example: str = "",
     *,
     torch: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], TorchCode],
+    onnx: ox.OnnxRule | None = None,
 ) -> None:
     def explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
         lines = [f"{what(a, ins[0])}: {out}, shape unchanged"]
@@ -504,6 +537,7 @@ def _register_norm(
             elementwise=True,
             example=example,
             torch=torch,
+            onnx=onnx,
         )
     )
 
@@ -579,6 +613,7 @@ _register_norm(
     ("LayerNorm", "LayerNorm2d", "LayerNormalization"),
     lambda a, x: f"normalises the {x.c} channels at each of the {x.h * x.w} positions",
     torch=_layernorm_torch,
+    onnx=onnx("LayerNormalization", read=ox.layernorm_args),
 )
 _register_norm(
     "groupnorm",
@@ -589,6 +624,14 @@ _register_norm(
     lambda a, x: f"normalises each of {a['groups']} groups of {x.c // a['groups']} channels over all positions",
     "groupnorm 4",
     torch=_groupnorm_torch,
+    onnx=onnx(
+        "GroupNormalization",
+        read=lambda node: {
+            "groups": int(node.attrs["num_groups"]),
+            **ox.eps(node),
+            "affine": node.weight(1) is not None,
+        },
+    ),
 )
 _register_norm(
     "instancenorm",
@@ -598,6 +641,10 @@ _register_norm(
     ("InstanceNorm2d", "InstanceNormalization"),
     lambda a, x: f"normalises each of the {x.c} channels over its {x.h * x.w} positions",
     torch=_instancenorm_torch,
+    onnx=onnx(
+        "InstanceNormalization",
+        read=ox.instancenorm_args,
+    ),
 )
 
 # --------------------------------------------------------------------------- per-position linear, scale, depth
@@ -629,6 +676,19 @@ _POINTWISE_LINEAR = '''class PointwiseLinear(nn.Linear):
 '''
 
 
+def _linear_onnx(node: ox.OnnxNode) -> ox.Args:
+    """``linear`` from a ``MatMul`` by a [C, C'] parameter (or a ``Gemm``) on a channels-last map (ConvNeXt's MLP)."""
+    if node.layout != "NHWC":
+        raise ox.UnsupportedError("a matrix product over the width of an NCHW map, not over the channels")
+    w = node.weight(1)
+    if w is None or len(w) != 2:
+        raise ox.UnsupportedError("the matrix is not a parameter")
+    c_in, c_out = (w[1], w[0]) if node.attrs.get("transB", 0) else w
+    if c_in != node.x.c or node.attrs.get("transA", 0):
+        raise ox.UnsupportedError(f"the matrix {list(w)} does not take the {node.x.c} channels")
+    return {"out": c_out, "bias": node.weight(2) is not None}
+
+
 def _linear_torch(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> TorchCode:
     flat = ins[0].is_flat
     return TorchCode(
@@ -658,6 +718,7 @@ register(
         grad_input_doc="= MACs (the output gradient times the weight matrix, at every position)",
         grad_weight_macs=lambda a, i, o: (i[0].numel // i[0].c) * i[0].c * o.c,
         grad_weight_doc="= MACs (the output gradient's outer product with the input, summed over positions)",
+        onnx=onnx("MatMul", "Gemm", read=_linear_onnx, when=lambda node: not node.x.is_flat),
         torch=_linear_torch,
     )
 )
@@ -690,6 +751,7 @@ register(
             "0 MACs (1 multiply per element: see --ops)",
         ],
         elementwise=True,
+        onnx=onnx("Mul", when=ox.is_per_channel_parameter),
         torch=lambda a, i, o, info: TorchCode(
             "LayerScale", (pos("channels", o.c), kw("init", float(a["init"]), 1e-6)), helpers=(_LAYER_SCALE,)
         ),
