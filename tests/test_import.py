@@ -394,7 +394,10 @@ def test_fixture_imports_with_the_source_figures(entry: dict[str, Any]) -> None:
     result = import_onnx(FIXTURES / entry["file"])
     total = result.report.total
     ref = entry["reference"]
-    assert total.params == ref["params"] and total.buffers == ref["buffers"]
+    if entry["imported"]["opaque"]:  # an opaque layer counts what it reads as params: ONNX has no buffers
+        assert total.params + total.buffers == ref["params"] + ref["buffers"]
+    else:
+        assert total.params == ref["params"] and total.buffers == ref["buffers"]
     assert list(result.report.output.dims) == ref["output"]
     if "macs" in ref:
         assert total.macs == ref["macs"]
@@ -429,3 +432,37 @@ def test_torchvision_resnet18_reads_like_the_bundled_spec() -> None:
     assert "  - layer1: residual 64 repeat=2" in result.spec
     ours, theirs = result.report.total, analyze_spec("resnet18").total
     assert (ours.params, ours.macs, ours.buffers) == (theirs.params, theirs.macs, theirs.buffers)
+
+
+# --------------------------------------------------------------------------- PyTorch modules (torch.fx)
+
+REFERENCE = json.loads((DATA / "import_reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("entry", REFERENCE, ids=lambda e: e["model"].rsplit(".", 1)[-1])
+def test_a_torchvision_import_gives_the_bundled_specs_figures(entry: dict[str, Any]) -> None:
+    """tools/import_reference.py imported torchvision's classifiers with torch.fx: each recorded spec still
+    evaluates to the module's parameters and buffers, and to the bundled spec's params and MACs."""
+    from cnncalc import analyze_spec
+
+    report = evaluate_text(entry["spec"])
+    total = report.total
+    assert (total.params, total.buffers, total.macs) == (entry["params"], entry["buffers"], entry["macs"])
+    assert entry["opaque"] == []
+    if entry["model"].endswith(("googlenet", "inception_v3")):  # auxiliary heads: in the module, not in forward
+        assert entry["module_params"] > total.params
+    else:
+        assert (entry["module_params"], entry["module_buffers"]) == (total.params, total.buffers)
+    if entry["bundled"]:
+        name, _, variant = entry["bundled"].partition(":")
+        theirs = analyze_spec(name, variant=variant or None).total
+        assert (total.params, total.macs) == (theirs.params, theirs.macs), entry["bundled"]
+
+
+def test_torchvision_resnet50_is_at_most_twice_the_bundled_spec() -> None:
+    """Issue 16's goal, for the PyTorch import of torchvision's ResNet-50."""
+    entry = next(e for e in REFERENCE if e["model"] == "torchvision.models.resnet50")
+    bundled = (Path(__file__).resolve().parent.parent / "architectures" / "resnet50.yaml").read_text(encoding="utf-8")
+    assert len(entry["spec"].splitlines()) <= 2 * len(bundled.splitlines())
+    assert "  - layer3:\n      - residual 256 1024  " in entry["spec"]
+    assert "residual2 256 1024 repeat=5" in entry["spec"]

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "onnx"
 TORCHVISION = {
     "resnet18": {},
+    "resnet50": {},
     "mobilenet_v3_small": {},
     "squeezenet1_1": {},
     "googlenet": {"aux_logits": False, "init_weights": False},
@@ -42,7 +43,16 @@ TORCHVISION = {
     "convnext_tiny": {},
     "efficientnet_b0": {},
 }
-ROUND_TRIP = ["resnet18", "mobilenet-v2", "inception-bottleneck", "squeezenet1.0", "alexnet-torchvision", "unet"]
+ROUND_TRIP = [
+    "resnet18",
+    "mobilenet-v2",
+    "inception-bottleneck",
+    "squeezenet1.0",
+    "alexnet-torchvision",
+    "alexnet",
+    "lenet5",
+    "unet",
+]
 SIZE_LIMIT = 200_000
 
 

@@ -826,6 +826,13 @@ def import_(model: str, out: str | None, input_shape: Any, name: str | None, fla
             sys.exit(ExitCode.USAGE if exc.errno in _PATH_ERRNOS else ExitCode.FAILED)
         summary = summary.replace(f"imported {model}", f"wrote {out} from {model}", 1)
     click.echo(summary, err=True)
+    held = result.network.total_params
+    if held is not None and held != total.params:  # a PyTorch module's parameters() beyond its traced forward
+        click.echo(
+            f"cnncalc import: note: the module holds {held:,} parameters; its forward at this input uses "
+            f"{total.params:,} (the spec's); the others (an auxiliary head, an unused layer) are not in it",
+            err=True,
+        )
     if strict and opaque:
         sys.exit(ExitCode.FAILED)
 

@@ -45,7 +45,7 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 #: tensor is a constant once shapes are static.
 DATA_INPUTS: dict[str, tuple[int, ...]] = {"Shape": (), "Size": (), "CastLike": (0,)}
 #: Ops that only move a constant's values: what they make of a parameter is the same parameter.
-MOVES = ("Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Flatten")
+MOVES = ("Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Slice", "Gather")
 
 
 def _onnx() -> Any:
@@ -157,8 +157,12 @@ class OnnxReader:
         self.values: dict[str, _Value] = {}
         self.consumers: dict[str, list[int]] = {}
         self.done: set[int] = set()
+        self.hidden: list[list[str]] = []
         self.rules = rules()
         self.input_shape = input_shape
+        #: values of tensors cnncalc has no shape for: (the last value it has one for, the nodes since, params,
+        #: buffers), until a node makes a tensor it has a shape for again
+        self.pending: dict[str, tuple[str, list[int], int, int]] = {}
         self.net = Network(self._model_name(), self._source(), Shape.flat(1))
 
     # -- messages
@@ -208,8 +212,9 @@ class OnnxReader:
                     producer[out] = i
         waiting = [0] * len(nodes)
         users: list[list[int]] = [[] for _ in nodes]
+        hidden = [_outer_names(node) for node in nodes]  # what an If's or a Loop's subgraphs read from outside
         for i, node in enumerate(nodes):
-            for name in node.input:
+            for name in [*node.input, *hidden[i]]:
                 if not name or name in known:
                     continue
                 if name not in producer:
@@ -232,8 +237,9 @@ class OnnxReader:
             stuck = min(i for i in range(len(nodes)) if waiting[i] > 0)
             raise self.error("is on a cycle: its inputs depend on its own output", "E802", stuck)
         self.nodes = [nodes[i] for i in order]
+        self.hidden = [hidden[i] for i in order]
         for i, node in enumerate(self.nodes):
-            for name in node.input:
+            for name in [*node.input, *self.hidden[i]]:
                 if name:
                     self.consumers.setdefault(name, []).append(i)
 
@@ -352,6 +358,7 @@ class OnnxReader:
         for i, node in enumerate(self.nodes):
             data = DATA_INPUTS.get(node.op_type)
             ins = [self.values.get(n) for k, n in enumerate(node.input) if n and (data is None or k in data)]
+            ins += [self.values.get(n) for n in self.hidden[i]]
             if any(v is not None and v.act for v in ins):
                 for out in node.output:
                     if out:
@@ -374,7 +381,8 @@ class OnnxReader:
         if node.op_type in MOVES and ins and ins[0] is not None and ins[0].param is not None:
             # a parameter moved (PyTorch's exporter transposes a Linear's weight for MatMul): still a parameter
             outs[0].dims = outs[0].dims or (ins[0].dims if node.op_type in ("Identity", "Cast") else None)
-            outs[0].param = tuple(int(d or 0) for d in outs[0].dims) if outs[0].dims else ins[0].param
+            dims = outs[0].dims
+            outs[0].param = tuple(int(d or 0) for d in dims) if dims and None not in dims else ins[0].param
         if node.op_type == "Identity" and ins and ins[0] is not None:
             outs[0].array = ins[0].array
             outs[0].dims = outs[0].dims or ins[0].dims
@@ -405,6 +413,8 @@ class OnnxReader:
             outs[0].array = _evaluate(node, ins, self._attrs(node))
         except Exception:  # noqa: BLE001 - an op the small evaluator lacks, or values it cannot take: unknown
             outs[0].array = None
+        if outs[0].param is not None and outs[0].array is not None and (not outs[0].dims or None in outs[0].dims):
+            outs[0].dims = outs[0].param = tuple(int(d) for d in outs[0].array.shape)  # a slice of a parameter
 
     def view_attrs(self, i: int) -> dict[str, Any]:
         """Node ``i``'s attributes, decoded."""
@@ -493,7 +503,9 @@ class OnnxReader:
         return v.vid
 
     def act_inputs(self, i: int) -> list[str]:
-        return [n for n in self.nodes[i].input if n and self.values.get(n, _Value()).act]
+        """The inputs of node ``i`` computed from the network input (then what its subgraphs read)."""
+        names = [*self.nodes[i].input, *self.hidden[i]]
+        return [n for n in names if n and self.values.get(n, _Value()).act]
 
     def emit(
         self,
@@ -561,11 +573,75 @@ class OnnxReader:
                 continue
             if not self.act_inputs(i):
                 continue
+            if any(n in self.pending for n in self.act_inputs(i)):
+                self.region(i)
+                continue
             for pattern in PATTERNS:
                 if pattern.match(self, i):
                     break
             else:
-                self.translate(i)
+                if self._other_rank(i):
+                    self.region(i)
+                else:
+                    self.translate(i)
+
+    def _other_rank(self, i: int) -> bool:
+        """Whether node ``i`` makes a tensor of a rank cnncalc has no shapes for (other than 2 to 4)."""
+        for o in self.nodes[i].output:
+            v = self.values.get(o)
+            if o and v is not None and v.act and v.dims is not None and len(v.dims) not in (2, 3, 4):
+                return True
+        return False
+
+    def _closes(self, i: int) -> bool:
+        """Whether node ``i``'s computed outputs all have static shapes of 2 to 4 dimensions."""
+        outs = [self.values.get(o) for o in self.nodes[i].output if o]
+        return all(
+            v is None or not v.act or (v.dims is not None and None not in v.dims and len(v.dims) in (2, 3, 4))
+            for v in outs
+        )
+
+    def region(self, i: int) -> None:
+        """Node ``i`` reads or makes a tensor cnncalc has no shape for (a 5-D view inside PyTorch's
+        LocalResponseNorm): the nodes from the last tensor it has a shape for up to the next one become one
+        opaque layer, with their parameters and one W801 warning naming them."""
+        ins = self.act_inputs(i)
+        nodes: list[int] = []
+        source = ""
+        p, b = self.params_of(i)
+        for n in ins:
+            if n in self.pending:
+                src, before, pp, pb = self.pending[n]
+                source = source or src
+                nodes.extend(k for k in before if k not in nodes)
+                p, b = p + pp, b + pb
+            else:
+                source = source or n
+        nodes.append(i)
+        outs = [o for o in self.nodes[i].output if o and self.values.get(o, _Value()).act]
+        if not self._closes(i):
+            for o in outs:
+                self.pending[o] = (source, nodes, p, b)
+                p = b = 0
+            return
+        layout = self.values[source].layout
+        names = ", ".join(self.where(k) for k in nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+        for k, out in enumerate(outs):
+            shape = self.shape(out, i, layout)
+            args: dict[str, Any] = {"out": shape, "params": p if k == 0 else 0}
+            if b and k == 0:
+                args["buffers"] = b
+            vid = self.emit(i, "opaque", args, [self.vid(source)], (p, b) if k == 0 else (0, 0), out, layout=layout)
+            self.net.layers[vid].note = "tensors of more than 4 dimensions"
+        self.net.warnings.append(
+            Diagnostic(
+                f"{names} compute through tensors of other than 2 to 4 dimensions, which cnncalc has no shapes for;"
+                f" written as one `opaque` layer with the graph's output shape and their {p:,} parameters, its MACs"
+                " unknown (counted 0)",
+                Location(self.file, path=self.nodes[nodes[0]].name),
+                code="W801",
+            )
+        )
 
     def takes(self, i: int, view: OnnxNode) -> bool:
         """Whether a registry rule takes node ``i`` seen as ``view`` (a pattern checks before it commits)."""
@@ -650,6 +726,13 @@ class OnnxReader:
         if not outs:
             raise ModelError("the graph has no output", Location(self.file), code="E802")
         main = self.values.get(outs[0])
+        if outs[0] in self.pending:
+            raise ModelError(
+                f"the output `{outs[0]}` has {len(main.dims or ()) if main else '?'} dimensions; cnncalc's tensors"
+                " have 2 to 4",
+                Location(self.file),
+                code="E802",
+            )
         if main is None or main.vid is None:
             raise ModelError(f"the output `{outs[0]}` is not computed from the input", Location(self.file), code="E802")
         self.net.output = main.vid
@@ -667,6 +750,21 @@ def choose(view: OnnxNode, candidates: list[tuple[str, OnnxRule]]) -> tuple[str,
         except UnsupportedError as exc:
             why = why or f"`{op}` cannot take it: {exc}"
     return why or f"no op of cnncalc reads this {view.op_type} (its attributes or inputs differ)"
+
+
+def _outer_names(node: Any) -> list[str]:
+    """The values a node's subgraphs (If, Loop, Scan) read from the graph around them."""
+    out: list[str] = []
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.HasField("g") else list(attr.graphs)
+        for g in graphs:
+            defined = {v.name for v in g.input} | {t.name for t in g.initializer}
+            for n in g.node:
+                for name in [*n.input, *_outer_names(n)]:
+                    if name and name not in defined and name not in out:
+                        out.append(name)
+                defined.update(o for o in n.output if o)
+    return out
 
 
 def _dim_text(d: Any) -> str:
@@ -786,6 +884,7 @@ def _cast(a: Any, attrs: dict[str, Any]) -> Any:
 _UNARY: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "Cast": _cast,
     "Neg": lambda a, attrs: -a,
+    "Transpose": lambda a, attrs: a.transpose(attrs.get("perm")),
 }
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "Add": lambda a, b: a + b,

@@ -21,6 +21,8 @@ reduce-mean        ``ReduceMean``/``ReduceMax`` over height and width without ke
 split-channels     ``Split`` of the channels into equal parts: ``split PARTS index=K`` per part read
 slice-channels     ``Slice`` of the channels that is one of equal parts (PyTorch's ``chunk``): ``split PARTS
                    index=K``
+slice-crop         ``Slice`` of height, of width or of both (two nodes) keeping the centre: ``crop HxW``
+                   (U-Net's copy and crop)
 gate-reshape       ``Reshape``/``Unsqueeze`` of a flat vector to [N, C, 1, 1] read only by ``Mul``: no layer
                    (a flat gate of C values scales a map as a 1x1xC one does)
 channel-shuffle    ``Reshape`` to [N, g, C/g, H, W], ``Transpose`` (0, 2, 1, 3, 4), ``Reshape`` back: ``shuffle g``
@@ -279,6 +281,49 @@ def _slice(r: OnnxReader, i: int) -> bool:
     return True
 
 
+def _window_of(r: OnnxReader, i: int, x: Shape) -> dict[int, tuple[int, int]] | None:
+    """{axis: (start, stop)} of a ``Slice`` of height and width with step 1, None for any other slice."""
+    view = r.view(i)
+    starts, ends, axes, steps = (view.const(k) for k in (1, 2, 3, 4))
+    if starts is None or ends is None or view.layout != "NCHW":
+        return None
+    axes = axes or tuple(range(len(starts)))
+    out: dict[int, tuple[int, int]] = {}
+    for s, e, a, st in zip(starts, ends, axes, steps or (1,) * len(starts)):
+        axis = int(a) % 4
+        if axis not in (2, 3) or int(st) != 1:
+            return None
+        n = x.h if axis == 2 else x.w
+        lo, hi = (int(s) + n if s < 0 else int(s)), (int(e) + n if e < 0 else min(int(e), n))
+        out[axis] = (lo, hi)
+    return out
+
+
+def _crop(r: OnnxReader, i: int) -> bool:
+    node = r.nodes[i]
+    if node.op_type != "Slice":
+        return False
+    x = r.view(i).inputs[0]
+    if x is None or x.is_flat:
+        return False
+    window = _window_of(r, i, x)
+    if not window:
+        return False
+    last = i
+    j = _only_consumer(r, node.output[0])
+    if j is not None and r.nodes[j].op_type == "Slice" and r.nodes[j].input[0] == node.output[0]:
+        more = _window_of(r, j, x)
+        if more is not None and not set(more) & set(window):
+            window, last = {**window, **more}, j
+    (top, bottom), (left, right) = window.get(2, (0, x.h)), window.get(3, (0, x.w))
+    h, w = bottom - top, right - left
+    if h < 1 or w < 1 or top != (x.h - h) // 2 or left != (x.w - w) // 2:
+        return False  # cnncalc's crop keeps the centre (the odd row at the bottom)
+    r.emit(last, "crop", {"size": (h, w)}, [r.vid(node.input[0])], (0, 0), layout="NCHW")
+    r.done.update((i, last))
+    return True
+
+
 def _gate(r: OnnxReader, i: int) -> bool:
     node = r.nodes[i]
     if node.op_type not in ("Reshape", "Unsqueeze") or not node.output:
@@ -307,6 +352,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("reduce-mean", "ReduceMean over H and W without keepdims: gap, flatten", _reduce_flat),
     Pattern("split-channels", "Split of the channels into equal parts: split per part", _split),
     Pattern("slice-channels", "Slice of one of equal parts of the channels: split PARTS index=K", _slice),
+    Pattern("slice-crop", "Slices of height and width that keep the centre: crop HxW", _crop),
     Pattern("gate-reshape", "a flat vector reshaped to [N, C, 1, 1] for Mul: no layer", _gate),
     Pattern(
         "channel-shuffle", "Reshape to [N, g, C/g, H, W], Transpose(0, 2, 1, 3, 4), Reshape back: shuffle g", _shuffle
