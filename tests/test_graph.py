@@ -356,3 +356,9 @@ def test_branches_are_named_by_the_spec_or_by_what_they_hold() -> None:
 def test_a_branch_name_must_be_a_name() -> None:
     with pytest.raises(SpecError, match="branch name '2x' must be a name"):
         run("input: 8x8x16\nlayers:\n  - add:\n      2x: identity\n      b: identity\n")
+
+
+def test_a_keyword_an_op_has_is_not_read_as_an_alias() -> None:
+    rep = run("input: 8x8x8\nlayers:\n  - lrn 5 k=2\n  - conv 8 k=3\n")
+    assert rep.layers[0].attrs["k"] == 2  # lrn's own k, not `kernel`
+    assert rep.layers[1].attrs["kernel"] == 3  # `k` is kernel on an op without a k of its own

@@ -189,7 +189,7 @@ class Binding:
         for key, arg in call.kwargs:
             if key in ("repeat", "from"):
                 continue
-            key = L.KEY_ALIASES.get(key, key)
+            key = L.keyword(lt, key)
             if lt.arg(key) is None:
                 names = [a.name for a in lt.args]
                 raise self.fail(

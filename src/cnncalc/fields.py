@@ -1,16 +1,18 @@
 """Receptive-field arithmetic: the rules that ops name in their registry entries.
 
-Per axis a layer's output has a field ``(size, jump, centre2)``: ``size`` is how many input pixels one output
-value depends on, ``jump`` the distance in input pixels between neighbouring outputs (the effective stride) and
-``centre2`` twice the centre of the first output's field (doubled so that it stays an int on integer grids).
-A window of k (dilation d, span k' = d(k-1)+1), stride s and leading padding p maps
-``(r, j, c) -> (r + (k'-1)j, j s, c + ((k'-1)/2 - p) j)`` (Araujo, Norris & Sim 2019, Distill).
+Per axis, a layer's output field is kept exactly, as a periodic map from output index to the interval of input
+pixels that output depends on: for the first ``P`` outputs, the first (``lo``) and last (``hi``) input pixel,
+and ``shift``, the input pixels advanced every ``P`` outputs (output ``o + P`` sees ``shift`` pixels further
+on than output ``o``). An ordinary network keeps ``P = 1``: then ``hi - lo + 1`` is the receptive field and
+``shift`` the effective stride, as in Araujo, Norris & Sim (2019, Distill). Resampling ops (nearest or bilinear
+upsampling, transposed convolution, pixel shuffle) make the grid finer and the outputs unequal: after a 2x
+upsampling, output pairs share an input, so later windows see 2 or 4 input pixels in turn; the period keeps
+every phase, the receptive field is the widest of them (a true bound, equal to the widest gradient support),
+and the effective stride ``shift / P`` an exact :class:`~fractions.Fraction` (``1/2``).
 
-Resampling ops (transposed convolution, upsampling, pixel shuffle) make the grid finer: the jump divides by the
-scale and becomes an exact :class:`~fractions.Fraction` (``1/2``), and one output reads ``taps`` neighbouring
-inputs (nearest 1, bilinear 2, bicubic 4, a transposed convolution ceil(k'/s)), so the field grows by
-``(taps - 1) j``. Sizes may then be fractional on the continuous grid; the column shows the whole number of
-input pixels that bounds them (the ceiling).
+Borders are not modelled: a field may extend past the input into padding (the table says so). Every rule
+relies on one property: along an axis, a later output never depends on earlier input pixels than an earlier
+output does (``lo`` and ``hi`` never decrease), which holds for every op here.
 
 A field may be *unknown* (``None``): after an ``opaque`` layer nothing is known about which inputs an output
 reads, and every layer that depends on it inherits that honestly.
@@ -18,24 +20,56 @@ reads, and every layer that depends on it inherits that honestly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .shapes import Shape
 
+_EMPTY = (1 << 62, -(1 << 62))  # an output that reads nothing (a transposed conv's gap): the identity of a union
+
 
 class Axis(NamedTuple):
-    """The field of one layer's output on one axis."""
+    """The field of one layer's output on one axis: ``lo``/``hi`` for outputs ``0..P-1``, ``shift`` per period."""
 
-    size: int | Fraction
-    jump: int | Fraction
-    centre2: int | Fraction
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+    shift: int
+
+    @property
+    def period(self) -> int:
+        """P: after this many outputs the pattern repeats, ``shift`` pixels further on."""
+        return len(self.lo)
+
+    def at(self, t: int) -> tuple[int, int]:
+        """The input interval of output ``t`` (any integer: outputs before 0 or past the end extend the grid)."""
+        p = len(self.lo)
+        if p == 1:
+            return self.lo[0] + t * self.shift, self.hi[0] + t * self.shift
+        q, r = divmod(t, p)
+        return self.lo[r] + q * self.shift, self.hi[r] + q * self.shift
+
+    @property
+    def size(self) -> int:
+        """The receptive field: the widest interval over all outputs."""
+        return max((h - lo + 1 for lo, h in zip(self.lo, self.hi) if h >= lo), default=0)
+
+    @property
+    def jump(self) -> int | Fraction:
+        """The effective stride: input pixels per output, exact (an int when whole)."""
+        j = Fraction(self.shift, len(self.lo))
+        return j.numerator if j.denominator == 1 else j
+
+    @property
+    def centre2(self) -> int:
+        """Twice the centre of output 0's field (an int: centres fall on half pixels)."""
+        return self.lo[0] + self.hi[0]
 
 
 #: Rows and columns; None when unknown.
 Field = tuple[Axis, Axis] | None
-START: tuple[Axis, Axis] = (Axis(1, 1, 0), Axis(1, 1, 0))
+START: tuple[Axis, Axis] = (Axis((0,), (0,), 1), Axis((0,), (0,), 1))
 
 
 class FieldArgs(NamedTuple):
@@ -51,30 +85,52 @@ class FieldArgs(NamedTuple):
 FieldRule = Callable[[FieldArgs], Field]
 
 
+def gather(
+    a: Axis, per: int, advance: int, taps: Callable[[int], tuple[int, int] | None], step: int = 1
+) -> Axis:
+    """The field of a layer whose output ``o`` reads its input's outputs ``first, first + step, ..., last`` with
+    ``taps(o) = (first, last)`` (None: none), where ``taps(o + per) = taps(o) + advance``. The result's period is
+    the least multiple of ``per`` after which the taps have advanced a whole number of ``a``'s periods."""
+    p = a.period
+    reps = p // math.gcd(p, advance)
+    period = per * reps
+    gaps = _EMPTY[0] in a.lo  # some of a's outputs read nothing: the ends of a range may be empty
+    lo: list[int] = []
+    hi: list[int] = []
+    for o in range(period):
+        t = taps(o)
+        if t is None:
+            lo.append(_EMPTY[0])
+            hi.append(_EMPTY[1])
+        elif gaps:
+            spans = [a.at(u) for u in range(t[0], t[1] + 1, step)]
+            lo.append(min(x for x, _ in spans))
+            hi.append(max(y for _, y in spans))
+        else:
+            lo.append(a.at(t[0])[0])
+            hi.append(a.at(t[1])[1])
+    return Axis(tuple(lo), tuple(hi), advance * reps // p * a.shift)
+
+
 def window(a: Axis, k: int, s: int, p_before: int, d: int = 1) -> Axis:
     """A sliding window of ``k`` (dilation ``d``) at stride ``s`` with ``p_before`` leading padding."""
-    span = d * (k - 1) + 1
-    return Axis(a.size + (span - 1) * a.jump, a.jump * s, a.centre2 + (span - 1 - 2 * p_before) * a.jump)
+    span = d * (k - 1)
+    if a.period == 1:  # the common case, in plain arithmetic
+        return Axis((a.lo[0] - p_before * a.shift,), (a.hi[0] + (span - p_before) * a.shift,), s * a.shift)
+    return gather(a, 1, s, lambda o: (o * s - p_before, o * s - p_before + span), d)
 
 
-def resample(a: Axis, taps: int, scale: Fraction | int, offset2: Fraction | int) -> Axis:
-    """A finer (scale > 1) or coarser grid: each output reads ``taps`` neighbouring inputs.
-
-    ``offset2`` is twice the position, in input pixels, of the first output's taps' centre.
-    """
-    return Axis(
-        _exact(a.size + (taps - 1) * a.jump), _exact(Fraction(a.jump) / scale), _exact(a.centre2 + offset2 * a.jump)
-    )
+def shifted(a: Axis, outputs: int) -> Axis:
+    """The same grid starting ``outputs`` outputs later (a crop; negative for leading zero padding)."""
+    if a.period == 1:
+        return Axis((a.lo[0] + outputs * a.shift,), (a.hi[0] + outputs * a.shift,), a.shift)
+    return gather(a, 1, 1, lambda o: (o + outputs, o + outputs))
 
 
-def _exact(v: int | Fraction) -> int | Fraction:
-    """An int when the value is whole (so integer grids stay in fast int arithmetic)."""
-    return v.numerator if isinstance(v, Fraction) and v.denominator == 1 else v
-
-
-def shifted(a: Axis, pixels: int) -> Axis:
-    """The same grid starting ``pixels`` outputs later (a crop; negative for leading padding)."""
-    return Axis(a.size, a.jump, a.centre2 + 2 * pixels * a.jump)
+def span_all(a: Axis, n: int) -> Axis:
+    """One output that depends on all ``n`` outputs of ``a`` (a global pool, fc, flatten): a window of ``n`` at
+    stride ``n``."""
+    return window(a, n, n, 0)
 
 
 # --------------------------------------------------------------------------- rules named by the registry
@@ -107,40 +163,55 @@ def whole_input(x: FieldArgs) -> Field:
     f, i = x.srcs[0], x.ins[0]
     if f is None or i.is_flat:
         return f
-    return (window(f[0], i.h, i.h, 0), window(f[1], i.w, i.w, 0))
+    return (span_all(f[0], i.h), span_all(f[1], i.w))
 
 
 def adaptive(x: FieldArgs) -> Field:
-    """PyTorch's adaptive pooling bins: about ceil(n/o) wide, n//o apart (at least 1 when it enlarges)."""
+    """PyTorch's adaptive pooling bins: output ``o`` of ``m`` averages inputs floor(o n/m) .. ceil((o+1) n/m) - 1."""
     f, i, o = x.srcs[0], x.ins[0], x.out
-    if f is None or i == o:
+    if f is None or i == o or i.is_flat:
         return f
-    if i.is_flat:
-        return f
-    return (
-        window(f[0], -(-i.h // o.h), max(i.h // o.h, 1), 0),
-        window(f[1], -(-i.w // o.w), max(i.w // o.w, 1), 0),
-    )
+    return (_adaptive_axis(f[0], i.h, o.h), _adaptive_axis(f[1], i.w, o.w))
+
+
+def _adaptive_axis(a: Axis, n: int, m: int) -> Axis:
+    g = math.gcd(n, m)
+    return gather(a, m // g, n // g, lambda o: (o * n // m, -((-(o + 1) * n) // m) - 1))
 
 
 def is_gate(shape: Shape, out: Shape) -> bool:
-    """A 1x1xC input of a join whose output is larger: a per-channel gate (squeeze-excitation).
+    """An input of a join that scales every position alike: a 1x1xC gate (squeeze-excitation), or a flat C
+    vector broadcast over an HxWxC map.
 
-    A gate computed from a global pool does not widen the *local* receptive field (Distill's convention):
-    it scales every position alike.
+    A gate computed from a global pool does not widen the *local* receptive field (Distill's convention): it
+    scales every position alike.
     """
-    return not shape.is_flat and shape.h * shape.w == 1 and out.h * out.w > 1
+    if out.is_flat or out.h * out.w == 1:
+        return False
+    return shape.is_flat or shape.h * shape.w == 1
 
 
 def join(x: FieldArgs) -> Field:
-    """A join: the largest field of its grid inputs (gates excluded); unknown if any grid input is unknown."""
+    """A join: per output, the union of its grid inputs' fields (gates excluded); unknown if any is unknown."""
     grid = [f for f, s in zip(x.srcs, x.ins) if not is_gate(s, x.out)] or list(x.srcs)
     if any(f is None for f in grid):
         return None
     known = [f for f in grid if f is not None]
-    return tuple(  # type: ignore[return-value]
-        max((f[a] for f in known), key=lambda v: v.size)._replace(size=max(f[a].size for f in known)) for a in (0, 1)
-    )
+    return (_union([f[0] for f in known]), _union([f[1] for f in known]))
+
+
+def _union(axes: Sequence[Axis]) -> Axis:
+    first = axes[0]
+    if all(a == first for a in axes):
+        return first
+    period = math.lcm(*(a.period for a in axes))
+    # a common period needs the same advance per period: scale each to `period`
+    shifts = {a.shift * period // a.period for a in axes}
+    if len(shifts) > 1:  # different strides (a misaligned join): the union has no period; keep the widest
+        return max(axes, key=lambda a: a.size)
+    lo = tuple(min(a.at(o)[0] for a in axes) for o in range(period))
+    hi = tuple(max(a.at(o)[1] for a in axes) for o in range(period))
+    return Axis(lo, hi, shifts.pop())
 
 
 def misalignment(x: FieldArgs) -> str:
@@ -153,7 +224,7 @@ def misalignment(x: FieldArgs) -> str:
         return "effective strides " + ", ".join(f"{fmt_axes(a, b)}" for a, b in sorted(jumps)) + " differ"
     centres = {(f[0].centre2, f[1].centre2) for f in grid}
     if len(centres) > 1:
-        shown = ", ".join(f"({fmt_num(Fraction(a) / 2)}, {fmt_num(Fraction(b) / 2)})" for a, b in sorted(centres))
+        shown = ", ".join(f"({fmt_num(Fraction(a, 2))}, {fmt_num(Fraction(b, 2))})" for a, b in sorted(centres))
         return f"field centres {shown} differ"
     return ""
 
@@ -169,5 +240,5 @@ def fmt_axes(a: int | Fraction, b: int | Fraction) -> str:
 
 
 def shown_size(v: int | Fraction) -> int:
-    """A field size in whole input pixels (the ceiling of a fractional size on a resampled grid)."""
+    """A field size in whole input pixels."""
     return -((-v.numerator) // v.denominator) if isinstance(v, Fraction) else v

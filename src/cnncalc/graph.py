@@ -424,7 +424,7 @@ class Builder(Binding):
                 )
             name = lt.name if lt else op
             for key, arg in kws:
-                key = L.KEY_ALIASES.get(key, key)
+                key = L.keyword(lt, key) if lt is not None else key
                 if lt is not None and lt.arg(key) is None:
                     raise UnknownNameError(
                         f"`defaults:` for `{name}`: unknown keyword `{key}`"

@@ -195,6 +195,11 @@ ALIASES: dict[str, str] = {}
 KEY_ALIASES = {"s": "stride", "p": "pad", "padding": "pad", "g": "groups", "k": "kernel"}
 
 
+def keyword(lt: LayerType, key: str) -> str:
+    """The argument a written keyword names: its own name when ``lt`` has it (lrn's ``k``), else its alias's."""
+    return key if lt.arg(key) is not None else KEY_ALIASES.get(key, key)
+
+
 def _fold(name: str) -> str:
     """Alias matching ignores case, ``_`` and ``-``: ConvTranspose2d, conv_transpose2d, convtranspose2d."""
     return name.lower().replace("_", "").replace("-", "")
@@ -1251,6 +1256,8 @@ register(
         aliases=("Flatten",),
         onnx=onnx("Flatten", "Reshape", read=ox.flatten_ok, when=ox.is_flattening),
         torch=lambda a, i, o, info: TorchCode("nn.Flatten"),
+        rf=fields.whole_input,
+        rf_doc="the whole input (a flat vector mixes every position)"
     )
 )
 

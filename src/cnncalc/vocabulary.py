@@ -8,7 +8,6 @@ stochastic depth. Each entry is complete here: arguments, shape, counts, recepti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -85,13 +84,12 @@ def _deconv_field(x: FieldArgs) -> Field:
 
 
 def _deconv_axis_field(a: Axis, k: int, s: int, p: int, d: int) -> Axis:
-    # Output o reads input i through kernel tap t when i*s - p + t*d = o. With g = gcd(d, s), the taps that
-    # qualify for one output are s/g apart, so an output reads at most ceil(k/(s/g)) inputs, d/g apart.
-    g = math.gcd(d, s)
-    taps = -(-k * g // s)
-    span = d * (k - 1) + 1
-    grown = fields.resample(a, 1 + (taps - 1) * d // g, s, Fraction(2 * p - (span - 1), s))
-    return grown
+    # Output o reads input i through kernel tap t when i*s - p + t*d = o: every s outputs, one input further.
+    def taps(o: int) -> tuple[int, int] | None:
+        reads = [(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0]
+        return (min(reads), max(reads)) if reads else None
+
+    return fields.gather(a, s, 1, taps)
 
 
 def _deconv_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
@@ -183,7 +181,7 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_deconv_explain,
         rf=_deconv_field,
-        rf_doc="t = ceil(k·g/s) taps d/g apart (g = gcd(d, s)): r + (t-1)·(d/g)·j, stride j/s",
+        rf_doc="output o reads the inputs i with i·s - pad + t·d = o: exact per phase, stride j/s",
         example="deconv 8 4x4 stride=2 pad=1",
         grad_input_macs=_deconv_macs,
         grad_input_doc="= MACs (a convolution of the output gradient with the same weights)",
@@ -240,20 +238,33 @@ def _upsample_field(x: FieldArgs) -> Field:
     if f is None:
         return None
     i, o, a = x.ins[0], x.out, x.attrs
-    taps = _TAPS[a["mode"]]
-    axes = []
-    for axis, (size, out) in enumerate(((i.h, o.h), (i.w, o.w))):
-        if a["align_corners"]:
-            # output o samples input o*(n-1)/(out-1): the grid spans corner to corner
-            scale = Fraction(out - 1, size - 1) if size > 1 and out > 1 else Fraction(1)
-            offset2: Fraction | int = 0
-        else:
-            scale = _upsample_scale(a, size, out, axis)
-            # nearest reads floor(o/scale) (first output at input 0); bilinear and bicubic sample at
-            # (o + 1/2)/scale - 1/2, so the first output's taps centre on 1/(2 scale) - 1/2
-            offset2 = 0 if a["mode"] == "nearest" else 1 / scale - 1
-        axes.append(fields.resample(f[axis], taps, scale, offset2))
-    return (axes[0], axes[1])
+    return (
+        _upsample_axis(f[0], a, i.h, o.h, 0),
+        _upsample_axis(f[1], a, i.w, o.w, 1),
+    )
+
+
+def _upsample_axis(f: Axis, a: Attrs, size: int, out: int, axis: int) -> Axis:
+    """PyTorch's sampling: nearest reads floor(o r); bilinear and bicubic interpolate around
+    (o + 1/2) r - 1/2 (or o (n-1)/(m-1) with align_corners), r = inputs per output. A tap whose weight is 0 (the
+    sample falls exactly on an input) reads nothing."""
+    mode = a["mode"]
+    if a["align_corners"]:
+        r = Fraction(size - 1, out - 1) if out > 1 else Fraction(0)
+        centre = Fraction(0)
+    else:
+        r = 1 / _upsample_scale(a, size, out, axis)
+        centre = Fraction(0) if mode == "nearest" else (r - 1) / 2
+    per, advance = (r.denominator, r.numerator) if r else (1, 0)
+
+    def taps(o: int) -> tuple[int, int]:
+        src = o * r + centre
+        i0 = src.numerator // src.denominator
+        if mode == "nearest" or src == i0:
+            return (i0, i0)
+        return (i0, i0 + 1) if mode == "bilinear" else (i0 - 1, i0 + 2)
+
+    return fields.gather(f, per, advance, taps)
 
 
 def _upsample_explain(a: Attrs, ins: list[Shape], out: Shape, info: Mapping[str, Any]) -> list[str]:
@@ -311,7 +322,7 @@ register(
         ops_doc="taps² multiplies per output element (nearest 0, bilinear 4, bicubic 16)",
         explain=_upsample_explain,
         rf=_upsample_field,
-        rf_doc="taps (nearest 1, bilinear 2, bicubic 4): r + (taps-1)·j, stride j/scale",
+        rf_doc="the inputs each output samples (nearest 1, bilinear 2, bicubic 4; 1 where it falls on an input): exact per phase, stride j/scale",
         example="upsample 2 mode=bilinear",
         onnx=onnx("Resize", "Upsample", read=ox.resize_args),
         torch=_upsample_torch,
@@ -339,7 +350,12 @@ def _pixel_unshuffle_shape(a: Attrs, ins: list[Shape], ctx: Ctx) -> Shape:
 
 def _pixel_shuffle_field(x: FieldArgs) -> Field:
     f, r = x.srcs[0], x.attrs["factor"]
-    return None if f is None else (fields.resample(f[0], 1, r, 0), fields.resample(f[1], 1, r, 0))
+    if f is None:
+        return None
+    return (
+        fields.gather(f[0], r, 1, lambda o: (o // r, o // r)),
+        fields.gather(f[1], r, 1, lambda o: (o // r, o // r)),
+    )
 
 
 def _pixel_unshuffle_field(x: FieldArgs) -> Field:
@@ -360,7 +376,7 @@ register(
             "no parameters; 0 MACs (data movement only)",
         ],
         rf=_pixel_shuffle_field,
-        rf_doc="r + 0, stride j/r",
+        rf_doc="output o reads input o // r: stride j/r",
         example="pixel_shuffle 2",
         onnx=onnx("DepthToSpace", read=lambda node: {"factor": int(node.attrs["blocksize"])}),
         torch=lambda a, i, o, info: TorchCode("nn.PixelShuffle", (pos("upscale_factor", a["factor"]),)),
