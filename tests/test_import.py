@@ -211,21 +211,36 @@ def test_squeeze_excitation_and_inception_joins(tmp_path: Path) -> None:
     assert result.report.output == Shape.spatial(8, 8, 16)
 
 
-def test_shared_features_are_written_flat_with_from(tmp_path: Path) -> None:
-    """DenseNet's features are read by every later layer: no nest of branches, so named lines and from=."""
+def test_densenet_concatenations_become_joins_and_a_block(tmp_path: Path) -> None:
+    """DenseNet concatenates all earlier features each time: cat(x0..xk) after cat(x0..xk-1) reads that one and
+    xk (the same channels), so each dense layer is a join with a branch, and layers built alike one block."""
     net = Net((1, 8, 8, 8))
     feats = ["x"]
     c = 8
-    for k in range(3):
+    for k in range(4):
         cat = net.op("Concat", feats, f"/dense/cat{k}", axis=1) if len(feats) > 1 else "x"
         new = net.op("Relu", [net.conv(cat, c, 4, 3, pad=1, name=f"/dense/conv{k}")], f"/dense/relu{k}")
         feats.append(new)
         c += 4
     out = net.op("Concat", feats, "/dense/out", axis=1)
     result = import_onnx(net.save(tmp_path, out))
-    assert "from:" in result.spec
-    assert result.report.output == Shape.spatial(8, 8, 20)
-    assert result.report.total.params == sum(conv_params(8 + 4 * k, 4, 3, True) for k in range(3))
+    assert "from" not in result.spec and "repeat=" in result.spec
+    assert result.report.output == Shape.spatial(8, 8, 24)
+    assert result.report.total.params == sum(conv_params(8 + 4 * k, 4, 3, True) for k in range(4))
+
+
+def test_shared_values_are_written_flat_with_from(tmp_path: Path) -> None:
+    """A value two branches of a join read (b, read by c and by the concat) is no nest of branches: named lines
+    and from=."""
+    net = Net((1, 8, 8, 8))
+    a = net.op("Relu", [net.conv("x", 8, 8, 3, pad=1, name="/a")], "/a_relu")
+    b = net.conv(a, 8, 8, 3, pad=1, name="/b")
+    c = net.conv(b, 8, 8, 3, pad=1, name="/c")
+    out = net.op("Concat", [a, c, b], "/out", axis=1)
+    result = import_onnx(net.save(tmp_path, out))
+    assert "from:" in result.spec or "from=" in result.spec
+    assert result.report.output == Shape.spatial(8, 8, 24)
+    assert result.report.total.params == 3 * conv_params(8, 8, 3, True)
 
 
 def test_a_second_output_is_a_side_branch(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ class Writer:
         self.layers = net.layers
         self.name = name or net.name
         self.fold = fold
+        _chain_concats(self.layers)
         self.consumers: dict[int, list[int]] = {}
         for k, layer in enumerate(self.layers):
             for v in dict.fromkeys(layer.inputs):
@@ -352,7 +353,7 @@ class Writer:
         while k < len(items):
             if items[k].kind == "join":
                 j = k + 1
-                parent = items[k].source.rpartition(".")[0]  # the unit's module: the relu after a block's add
+                parent = _unit_module(items[k].source)  # the relu after a block's add belongs to the block
                 while (
                     j < len(items)
                     and items[j].kind == "line"
@@ -707,6 +708,27 @@ class Writer:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _chain_concats(layers: list[Layer]) -> None:
+    """DenseNet's ``cat([x0, x1, ..., xk])`` after an earlier ``cat([x0, ..., x(k-1)])`` reads that earlier one and
+    ``xk`` instead: the same channels in the same order, so the same shape and counts, and the features are no
+    longer read by every later layer, which lets the dense layers be joins with branches (and a block)."""
+    seen: dict[tuple[int, ...], int] = {}
+    for k, layer in enumerate(layers):
+        if layer.op != "concat":
+            continue
+        ins = tuple(layer.inputs)
+        if len(ins) >= 3 and ins[:-1] in seen:
+            layer.inputs = [seen[ins[:-1]], ins[-1]]
+        seen.setdefault(ins, k)
+
+
+def _unit_module(source: str) -> str:
+    """The module a unit's trailing element-wise lines must belong to: the unit's own (torchvision's
+    ``layer1.0``), or the one above a join that is a module of its own (cnncalc's export: ``layer1.basic_1.add``)."""
+    head, _, last = source.rpartition(".")
+    return head if last.rstrip("_0123456789") in ("add", "concat", "mul", "mean", "cat") else source
 
 
 def _layers_of(segs: list[Seg]) -> set[int]:
