@@ -246,7 +246,11 @@ def memory_options(f: F) -> F:
 
 def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
     """``alexnet:alexnet-one-tower`` -> ("alexnet", "alexnet-one-tower"); a path that exists is taken whole."""
-    if Path(name).exists() or ":" not in name:
+    try:
+        exists = Path(name).exists()
+    except OSError:  # a name too long for the file system: not a path
+        exists = False
+    if exists or ":" not in name:
         return name, variant
     spec_name, _, var = name.partition(":")
     return spec_name, var or variant
@@ -275,6 +279,10 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are caught
             if isinstance(exc, OSError) and _output_failed(exc):
                 ctx.exit(ExitCode.FAILED)
+            if isinstance(exc, OSError) and exc.errno in _INPUT_ERRNOS:  # a path the file system refuses
+                name = str(exc.filename or "")
+                click.echo(f"cnncalc: error: {name[:80]}{'...' * (len(name) > 80)}: {exc.strerror}", err=True)
+                ctx.exit(ExitCode.FAILED)
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
             command = f"cnncalc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "cnncalc"
@@ -286,6 +294,8 @@ class _Group(click.Group):
             ctx.exit(ExitCode.INTERNAL)
 
 
+#: errno values of a path the file system refuses to look at (an input error, not a bug).
+_INPUT_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.ENOTDIR, errno.EISDIR}
 #: errno values of a failed write to stdout: a closed pipe, a full or failing device.
 _OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -592,9 +602,19 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
                 "check reads files and folders; `cnncalc show -` reads a spec from standard input", param_hint="PATH"
             )
         path = Path(p)
-        if path.is_dir():
-            files.extend(sorted(q for q in path.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
-        elif path.is_file():
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:  # a name too long for the file system, a loop of symlinks...
+            raise click.BadParameter(f"{p[:80]!r}: {exc.strerror}", param_hint="PATH") from None
+        if is_dir:
+            for q in sorted(q for q in path.rglob("*") if q.suffix in (".yaml", ".yml")):
+                if q.is_file():
+                    files.append(q)
+                elif not q.is_dir():  # a dangling symlink, a symlink loop, a FIFO: named like a spec, not one
+                    raise click.BadParameter(
+                        f"{str(q)!r} is named like a spec but is not a regular file", param_hint="PATH"
+                    )
+        elif is_file:
             files.append(path)
         elif any(ch in p for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(p, recursive=True) if Path(m).is_file())

@@ -63,9 +63,13 @@ def bundled_names() -> dict[str, Found]:
 def find_spec(name: str) -> Found:
     """A path to an existing file, or a bundled name (``vgg13``, ``resnet152``)."""
     p = Path(name)
-    if p.is_file():
+    try:
+        is_file, is_dir = p.is_file(), p.is_dir()
+    except OSError as exc:  # a name too long for the file system, a loop of symlinks...
+        raise NotFoundError(f"{name[:80]}{'...' * (len(name) > 80)}: {exc.strerror}", Location(name[:80])) from None
+    if is_file:
         return Found(p)
-    if p.is_dir():
+    if is_dir:
         raise NotFoundError(f"{name} is a directory; give a spec file (check takes directories)", Location(name))
     stem = name[:-5] if name.endswith(".yaml") else name
     lib = library_dir()

@@ -104,7 +104,11 @@ def import_torch(target: str, input_shape: Shape | None = None, name: str | None
 
 def is_model_target(target: str) -> bool:
     """A Python callable (``torchvision.models:resnet50``, ``torchvision.models.resnet50``), not a file."""
-    if Path(target).exists() or "/" in target or "\\" in target or target.endswith((".onnx", ".onnxtxt", ".txt")):
+    try:
+        exists = Path(target).exists()
+    except OSError:  # a name too long for the file system: not a file
+        exists = False
+    if exists or "/" in target or "\\" in target or target.endswith((".onnx", ".onnxtxt", ".txt")):
         return False
     head = target.replace(":", ".")
     return all(part.isidentifier() for part in head.split(".")) and "." in head
