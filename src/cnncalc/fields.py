@@ -85,9 +85,7 @@ class FieldArgs(NamedTuple):
 FieldRule = Callable[[FieldArgs], Field]
 
 
-def gather(
-    a: Axis, per: int, advance: int, taps: Callable[[int], tuple[int, int] | None], step: int = 1
-) -> Axis:
+def gather(a: Axis, per: int, advance: int, taps: Callable[[int], tuple[int, int] | None], step: int = 1) -> Axis:
     """The field of a layer whose output ``o`` reads its input's outputs ``first, first + step, ..., last`` with
     ``taps(o) = (first, last)`` (None: none), where ``taps(o + per) = taps(o) + advance``. The result's period is
     the least multiple of ``per`` after which the taps have advanced a whole number of ``a``'s periods."""

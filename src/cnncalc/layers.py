@@ -1257,7 +1257,7 @@ register(
         onnx=onnx("Flatten", "Reshape", read=ox.flatten_ok, when=ox.is_flattening),
         torch=lambda a, i, o, info: TorchCode("nn.Flatten"),
         rf=fields.whole_input,
-        rf_doc="the whole input (a flat vector mixes every position)"
+        rf_doc="the whole input (a flat vector mixes every position)",
     )
 )
 
