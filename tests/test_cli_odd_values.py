@@ -92,3 +92,21 @@ def test_check_of_a_folder_names_what_is_named_like_a_spec_but_is_none(cli: Cli,
 def test_a_name_too_long_for_the_file_system_is_an_error_not_a_crash(cli: Cli) -> None:
     res = cli("show", "x" * 300, code=1)
     assert "internal error" not in res.stderr
+
+
+def test_an_empty_name_and_a_folder_named_like_a_bundled_spec(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "an empty spec name" in cli("show", "", code=1).stderr
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vgg16").mkdir()  # a folder is no spec: the bundled vgg16 is meant
+    assert cli("show", "vgg16", "--depth", "1").stdout.startswith("VGG-16")
+
+
+def test_github_annotations_escape_the_file_property() -> None:
+    from cnncalc.diagnostics import Diagnostic, Location
+    from cnncalc.report import github
+
+    d = Diagnostic("bad", Location("a,b:c%d\nx.yaml", 3, 4), code="E401")
+    line = github(d, "a,b:c%d\nx.yaml")
+    assert line.startswith("::error file=a%2Cb%3Ac%25d%0Ax.yaml,line=3,col=4::")

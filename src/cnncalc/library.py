@@ -62,6 +62,10 @@ def bundled_names() -> dict[str, Found]:
 
 def find_spec(name: str) -> Found:
     """A path to an existing file, or a bundled name (``vgg13``, ``resnet152``)."""
+    if not name.strip():
+        raise NotFoundError(
+            "an empty spec name: give a spec file or a bundled name (`cnncalc list`)", Location("<spec>")
+        )
     p = Path(name)
     try:
         is_file, is_dir = p.is_file(), p.is_dir()
@@ -69,7 +73,7 @@ def find_spec(name: str) -> Found:
         raise NotFoundError(f"{name[:80]}{'...' * (len(name) > 80)}: {exc.strerror}", Location(name[:80])) from None
     if is_file:
         return Found(p)
-    if is_dir:
+    if is_dir and name not in bundled_names():  # a folder called `vgg16` does not hide the bundled vgg16
         raise NotFoundError(f"{name} is a directory; give a spec file (check takes directories)", Location(name))
     stem = name[:-5] if name.endswith(".yaml") else name
     lib = library_dir()

@@ -59,12 +59,17 @@ def _escape(data: str) -> str:
     return data.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _escape_property(data: str) -> str:
+    """Escape a workflow-command property value: as a message, plus ``:`` and ``,`` (they end a property)."""
+    return _escape(data).replace(":", "%3A").replace(",", "%2C")
+
+
 def github(d: Diagnostic, file: str) -> str:
     """A GitHub Actions annotation; the notes follow the message on their own lines."""
     loc = d.location
     message = _escape(d.message + "".join(f"\n{n}" for n in d.notes))
     return (
-        f"::{d.severity} file={loc.file if loc else file},line={loc.line if loc else 1},"
+        f"::{d.severity} file={_escape_property(loc.file if loc else file)},line={loc.line if loc else 1},"
         f"col={loc.column if loc else 1}::{message}"
     )
 
