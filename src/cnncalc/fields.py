@@ -10,9 +10,10 @@ upsampling, output pairs share an input, so later windows see 2 or 4 input pixel
 every phase, the receptive field is the widest of them (a true bound, equal to the widest gradient support),
 and the effective stride ``shift / P`` an exact :class:`~fractions.Fraction` (``1/2``).
 
-Borders are not modelled: a field may extend past the input into padding (the table says so). Every rule
-relies on one property: along an axis, a later output never depends on earlier input pixels than an earlier
-output does (``lo`` and ``hi`` never decrease), which holds for every op here.
+Borders are not modelled: a field may extend past the input into padding (the table says so). Where later
+outputs never depend on earlier input pixels (``lo`` and ``hi`` never decrease: every op but a transposed
+convolution whose dilation exceeds its stride), the ends of a range of taps bound it; otherwise every tap is
+looked at.
 
 A field may be *unknown* (``None``): after an ``opaque`` layer nothing is known about which inputs an output
 reads, and every layer that depends on it inherits that honestly.
@@ -92,7 +93,9 @@ def gather(a: Axis, per: int, advance: int, taps: Callable[[int], tuple[int, int
     p = a.period
     reps = p // math.gcd(p, advance)
     period = per * reps
-    gaps = _EMPTY[0] in a.lo  # some of a's outputs read nothing: the ends of a range may be empty
+    # Some of a's outputs read nothing, or later outputs read earlier inputs (a transposed conv whose dilation
+    # exceeds its stride interleaves them): then the ends of a range do not bound it, and every tap is looked at.
+    gaps = _EMPTY[0] in a.lo or not _monotone(a)
     lo: list[int] = []
     hi: list[int] = []
     for o in range(period):
@@ -108,6 +111,14 @@ def gather(a: Axis, per: int, advance: int, taps: Callable[[int], tuple[int, int
             lo.append(a.at(t[0])[0])
             hi.append(a.at(t[1])[1])
     return Axis(tuple(lo), tuple(hi), advance * reps // p * a.shift)
+
+
+def _monotone(a: Axis) -> bool:
+    """Do later outputs never read earlier inputs (``lo`` and ``hi`` non-decreasing over a period and across)?"""
+    if a.period == 1:
+        return True
+    spans = [a.at(t) for t in range(a.period + 1)]
+    return all(x[0] <= y[0] and x[1] <= y[1] for x, y in zip(spans, spans[1:]))
 
 
 def window(a: Axis, k: int, s: int, p_before: int, d: int = 1) -> Axis:
