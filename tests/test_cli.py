@@ -295,3 +295,12 @@ def test_help_states_the_exit_codes(cli: Cli) -> None:
     assert cli("show", "/nonexistent/net.yaml", code=1).stderr.startswith("/nonexistent/net.yaml: error:")
     assert "does not exist" in cli("check", "/nonexistent/net.yaml", code=2).stderr
     assert "`cnncalc show -` reads a spec from standard input" in cli("check", "-", code=2).stderr
+
+
+def test_list_groups_by_family_and_filters(cli: Cli) -> None:
+    data = json.loads(cli("list", "--family", "resnet50", "--format", "json").stdout)
+    assert [d["name"] for d in data][:2] == ["resnet50", "resnet101"]  # the base first, then its variants
+    assert {d["family"] for d in data} == {"resnet50"} and data[1]["title"] == "ResNet-101 (torchvision, v1.5)"
+    found = json.loads(cli("list", "regnet-y", "--format", "json").stdout)
+    assert len(found) == 8 and all(d["name"].startswith("regnet-y-") for d in found)
+    assert "no family 'resnt'; did you mean `resnet50`?" in cli("list", "--family", "resnt", code=2).stderr

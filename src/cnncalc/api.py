@@ -40,9 +40,14 @@ def analyze_spec(
 
 
 def library_reports() -> list[tuple[str, str, str | None, Report | CnncalcError]]:
-    """(name, file, variant, report or the error that stops it) for every name in the bundled library."""
+    """(name, file, variant, report or the error that stops it) for every name in the bundled library, by family:
+    the files in name order, each file's base first, then its variants as the file lists them."""
     out: list[tuple[str, str, str | None, Report | CnncalcError]] = []
-    for name, found in sorted(bundled_names().items()):
+    names = bundled_names()
+    order = {f: k for k, f in enumerate(sorted({found.path for found in names.values()}))}
+    position = {name: k for k, name in enumerate(names)}  # bundled_names lists each file's base, then its variants
+    ranked = sorted(names.items(), key=lambda kv: (order[kv[1].path], kv[1].variant is not None, position[kv[0]]))
+    for name, found in ranked:
         try:
             rep: Report | CnncalcError = analyze_spec(str(found.path), variant=found.variant)
         except CnncalcError as err:

@@ -992,19 +992,42 @@ def devices(fmt: str) -> None:
 
 
 @cli.command(name="list")
+@click.argument("search", required=False, default="")
+@click.option("--family", help="Only this family: a spec file's name (resnet50, vgg16, efficientnet...).")
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--width", type=click.IntRange(40), help="Table width (default: COLUMNS, else the terminal's).")
-def list_(fmt: str, width: int | None) -> None:
-    """The bundled specs: name, input, output, params, MACs, source.
+def list_(search: str, family: str | None, fmt: str, width: int | None) -> None:
+    """The bundled specs by family: name, title, input, output, params, MACs, and each family's source.
+
+    SEARCH keeps the names and titles that contain it (any case).
 
     \b
     Example:
         cnncalc list
+        cnncalc list regnet
+        cnncalc list --family resnet50 --format json
         cnncalc show resnet152
     """
     from .api import library_reports
 
     rows = library_reports()
+    if family is not None:
+        stems = {f.removesuffix(".yaml") for _, f, _, _ in rows}
+        if family.removesuffix(".yaml") not in stems:
+            from .spec import did_you_mean
+
+            raise click.BadParameter(
+                f"no family {family!r}{did_you_mean(family, sorted(stems))}; families: {', '.join(sorted(stems))}",
+                param_hint="--family",
+            )
+        rows = [row for row in rows if row[1].removesuffix(".yaml") == family.removesuffix(".yaml")]
+    if search:
+        needle = search.lower()
+        rows = [
+            (n, f, v, r)
+            for n, f, v, r in rows
+            if needle in n.lower() or (not isinstance(r, CnncalcError) and needle in r.title.lower())
+        ]
     broken = [(n, r) for n, _, _, r in rows if isinstance(r, CnncalcError)]
     good = [(n, f, v, r) for n, f, v, r in rows if not isinstance(r, CnncalcError)]
     if fmt == "json":
@@ -1013,8 +1036,10 @@ def list_(fmt: str, width: int | None) -> None:
                 [
                     {
                         "name": n,
+                        "family": f.removesuffix(".yaml"),
                         "file": f,
                         "variant": v,
+                        "title": r.title,
                         "input": r.input.as_list(),
                         "output": r.output.as_list(),
                         "params": r.total.params,
@@ -1029,7 +1054,7 @@ def list_(fmt: str, width: int | None) -> None:
     else:
         from . import render
 
-        render.emit(render.library_table([(n, r) for n, _, _, r in good]), width)
+        render.emit(render.library_table([(n, f, r) for n, f, _, r in good]), width)
     for name, err in broken:
         click.echo(f"{name}: {err.headline()}", err=True)
     if broken:

@@ -629,24 +629,31 @@ def comparison_table(comp: Comparison, depth: int | None = None, bars: bool = Fa
     return parts
 
 
-def library_table(rows: Sequence[tuple[str, Report]]) -> Doc:
-    """``cnncalc list``: name, input, output, params, MACs, source (its first sentence; shortened, then left out,
-    then input, in a narrow table)."""
-    body = [
-        (
-            (name, str(r.input), str(r.output), num(r.total.params), num(r.total.macs), r.source.split(". ")[0][:80]),
-            None,
-        )
-        for name, r in rows
-    ]
-    table = grid(
-        ("name", "input", "output", "params", "MACs", "source"),
-        ("left", "right", "right", "right", "right", "left"),
-        body,
-        fit=("", "", "", "number", "number", "end"),
-        drop=(0, 2, 0, 0, 0, 1),
-    )
-    return [Para("bundled specs (cnncalc show NAME)", "bold"), table]
+def library_table(rows: Sequence[tuple[str, str, Report]]) -> Doc:
+    """``cnncalc list``: one table per family (a spec file), each member with its title, input, output, params and
+    MACs; the family's source under it, whole where the terminal is wide, shortened with an ellipsis otherwise."""
+    parts: Doc = [Para("bundled specs by family (cnncalc show NAME)", "bold")]
+    families: dict[str, list[tuple[str, Report]]] = {}
+    for name, file, r in rows:
+        families.setdefault(file, []).append((name, r))
+    for file, members in families.items():
+        body = [
+            ((name, r.title, str(r.input), str(r.output), num(r.total.params), num(r.total.macs)), None)
+            for name, r in members
+        ]
+        parts += [
+            Para(""),
+            Para(file, "bold"),
+            grid(
+                ("name", "title", "input", "output", "params", "MACs"),
+                ("left", "left", "right", "right", "right", "right"),
+                body,
+                fit=("", "end", "", "", "number", "number"),
+                drop=(0, 1, 2, 0, 0, 0),
+            ),
+            Para("source: " + " ".join(members[0][1].source.split()), "dim"),
+        ]
+    return parts
 
 
 # --------------------------------------------------------------------------- training (--train)
