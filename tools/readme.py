@@ -83,10 +83,11 @@ class DocError(Exception):
 
 @contextlib.contextmanager
 def _scratch(files: dict[str, str]) -> Iterator[None]:
-    """Work in a new folder holding ``files`` and ``architectures/`` (as in a checkout); then come back."""
+    """Work in a new folder holding ``files``, ``architectures/`` and ``tests/`` (as in a checkout); then come back."""
     here = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "architectures").symlink_to(ROOT / "architectures", target_is_directory=True)
+        (Path(tmp) / "tests").symlink_to(ROOT / "tests", target_is_directory=True)  # fixtures, as in a checkout
         for name, text in files.items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         os.chdir(tmp)
