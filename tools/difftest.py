@@ -1282,7 +1282,8 @@ def walk(net: Net) -> list[Node]:
                 ins = [seq(b, cur) for b in it.branches] + list(it.refs)
                 in_shapes = [shapes[i] for i in ins]
                 out = join_shape(it.kind, in_shapes)
-                tags = {"flat-gate"} if it.kind == "mul" and not flat(out) and any(map(flat, in_shapes)) else set()
+                mixed = any(map(flat, in_shapes)) and not all(map(flat, in_shapes))
+                tags = {"flat-gate"} if it.kind == "mul" and mixed else set()
                 nodes.append(Node(it.name, it.kind, {}, ins, in_shapes, out, tags))
                 shapes[it.name] = out
                 cur = it.name
