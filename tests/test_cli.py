@@ -304,3 +304,18 @@ def test_list_groups_by_family_and_filters(cli: Cli) -> None:
     found = json.loads(cli("list", "regnet-y", "--format", "json").stdout)
     assert len(found) == 8 and all(d["name"].startswith("regnet-y-") for d in found)
     assert "no family 'resnt'; did you mean `resnet50`?" in cli("list", "--family", "resnt", code=2).stderr
+
+
+def test_shell_completion_offers_bundled_names_file_paths_and_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.shell_completion import ShellComplete
+
+    from cnncalc.cli import cli as group
+
+    def complete(*args: str) -> list[tuple[str, str]]:
+        items = ShellComplete(group, {}, "cnncalc", "_CNNCALC_COMPLETE").get_completions(list(args[:-1]), args[-1])
+        return [(i.type, i.value) for i in items]
+
+    spec = complete("show", "resnet1")
+    assert ("plain", "resnet101") in spec and ("file", "resnet1") in spec  # names, and the shell's file paths
+    assert ("plain", "nvidia-t4") in complete("show", "vgg16", "--device", "nvidia-t")
+    assert complete("check", "arch") == [("file", "arch")]

@@ -208,3 +208,15 @@ def test_fast_cells_equal_the_row_by_row_cells(name: str) -> None:
     slow = [swap(c, layers=None) for c in cols]
     assert [list(cells) for cells, _ in show_cells(rep, cols)] == [list(cells) for cells, _ in show_cells(rep, slow)]
     assert [s for _, s in show_cells(rep, cols)] == [s for _, s in show_cells(rep, slow)]
+
+
+def test_a_report_prints_its_table_and_gives_its_json_object() -> None:
+    import cnncalc
+
+    rep = cnncalc.analyze_spec("alexnet")
+    text = str(rep)
+    assert text.splitlines()[0].startswith("AlexNet") and "conv1.conv" in text and "60,965,224" in text
+    assert max(len(line) for line in rep.table(width=60).splitlines()) <= 60
+    data = rep.to_dict()
+    assert data["total"]["params"] == 60_965_224 and data["format"] == JSON_FORMAT
+    assert [b["path"] for b in rep.to_dict(depth=1)["blocks"]][:2] == ["conv1", "pool1"]

@@ -27,3 +27,4 @@ def test_wheel_ships_specs_schema_and_device_profiles() -> None:
     assert find_spec("vgg16").path.resolve().is_relative_to(PACKAGE)
     assert json.loads((PACKAGE / "spec.schema.json").read_text(encoding="utf-8"))["$schema"]
     assert load_devices()
+    assert (PACKAGE / "py.typed").is_file()  # the API is typed for its users (PEP 561)

@@ -244,6 +244,25 @@ def memory_options(f: F) -> F:
     return f
 
 
+def _complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a SPEC: bundled names (every variant is one too), then the shell's own file paths."""
+    from click.shell_completion import CompletionItem
+
+    from .library import bundled_names
+
+    names = [CompletionItem(n) for n in sorted(bundled_names()) if n.startswith(incomplete)]
+    return [*names, CompletionItem(incomplete, type="file")]
+
+
+def _complete_device(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of --device: the bundled device profiles."""
+    from click.shell_completion import CompletionItem
+
+    from .devices import load_devices
+
+    return [CompletionItem(d) for d in sorted(load_devices()) if d.startswith(incomplete)]
+
+
 def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
     """``alexnet:alexnet-one-tower`` -> ("alexnet", "alexnet-one-tower"); a path that exists is taken whole."""
     try:
@@ -357,7 +376,7 @@ FORMAT_SHOWS = {
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=_complete_spec)
 @config_options
 @memory_options
 @train_options
@@ -378,7 +397,9 @@ FORMAT_SHOWS = {
 )
 @click.option("--explain", is_flag=True, help="Print every layer's formulas with its numbers substituted.")
 @click.option(
-    "--device", help="Add a roofline latency estimate on a bundled device profile (see `cnncalc devices`), in --dtype."
+    "--device",
+    help="Add a roofline latency estimate on a bundled device profile (see `cnncalc devices`), in --dtype.",
+    shell_complete=_complete_device,
 )
 @click.option(
     "--width",
@@ -497,7 +518,7 @@ def _show_table(
 
 
 @cli.command(name="explain")
-@click.argument("spec")
+@click.argument("spec", shell_complete=_complete_spec)
 @click.argument("layer")
 @config_options
 @train_options
@@ -538,7 +559,7 @@ def explain_(
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, shell_complete=_complete_spec)
 @config_options
 @train_options
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
@@ -627,7 +648,7 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-f",
     "--format",
@@ -687,7 +708,7 @@ def check(
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=_complete_spec)
 @config_options
 @click.option(
     "-f",
@@ -723,7 +744,7 @@ def graph(
 
 
 @cli.command(name="export")
-@click.argument("spec")
+@click.argument("spec", shell_complete=_complete_spec)
 @click.option(
     "--to",
     "target",
@@ -858,7 +879,7 @@ def import_(model: str, out: str | None, input_shape: Any, name: str | None, fla
 
 
 @cli.command(name="verify")
-@click.argument("spec")
+@click.argument("spec", shell_complete=_complete_spec)
 @click.option(
     "--module",
     "module_file",
@@ -904,7 +925,7 @@ def verify_(
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, shell_complete=_complete_spec)
 @click.option(
     "-o",
     "--output",

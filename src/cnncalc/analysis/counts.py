@@ -215,6 +215,22 @@ class Report:
         """floor, ceil or exact."""
         return self.graph.rounding
 
+    def to_dict(self, depth: int | None = None) -> dict[str, Any]:
+        """The JSON object of ``cnncalc show --format json`` (every layer, or one row per block at ``depth``)."""
+        from ..render.data import report_dict
+
+        return report_dict(self, depth=depth)
+
+    def table(self, depth: int | None = None, width: int = 100) -> str:
+        """The ``cnncalc show`` table as plain text, ``width`` columns wide."""
+        from ..render import layout
+        from ..render.text import report_table
+
+        return layout.to_text(layout.render(report_table(self, depth), width), False)
+
+    def __str__(self) -> str:
+        return self.table()
+
     def find(self, path: str) -> list[LayerResult]:
         """The layers at ``path`` or below it (a group), in order."""
         dotted = path + "."
