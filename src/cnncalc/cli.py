@@ -692,7 +692,13 @@ def check(
     files = _expand(paths)
     overrides = _sets(sets)
     reporter = reporting.Reporter(fmt, quiet)
-    for f in files:  # each file's result as soon as it is known (click.echo flushes: a pipe sees it too)
+    from .render import term
+
+    progress = len(files) > 1 and term.is_terminal(sys.stderr)  # a terminal watching a long run sees it move
+    for k, f in enumerate(files):  # each file's result as soon as it is known (click.echo flushes: a pipe too)
+        if progress:
+            sys.stderr.write(f"\r\033[Kchecking {k + 1}/{len(files)}: {f}"[: term.output_width(None, sys.stderr)])
+            sys.stderr.flush()
         r = check_spec_file(
             f,
             max_params,
@@ -703,6 +709,8 @@ def check(
             no_bias=no_bias,
             batch=batch,
         )
+        if progress:
+            sys.stderr.write("\r\033[K")  # the progress line gives way to the file's result
         reporter.file(r.file, r.configs, r.diagnostics)
     sys.exit(reporter.finish())
 
