@@ -110,3 +110,11 @@ def test_github_annotations_escape_the_file_property() -> None:
     d = Diagnostic("bad", Location("a,b:c%d\nx.yaml", 3, 4), code="E401")
     line = github(d, "a,b:c%d\nx.yaml")
     assert line.startswith("::error file=a%2Cb%3Ac%25d%0Ax.yaml,line=3,col=4::")
+
+
+def test_a_variant_follows_the_last_colon(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "a:b"
+    folder.mkdir()
+    (folder / "net.yaml").write_text((ARCH / "alexnet.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    out = cli("compare", f"{folder / 'net.yaml'}:alexnet-one-tower", "alexnet", "--format", "json").stdout
+    assert '"variant": "alexnet-one-tower"' in out

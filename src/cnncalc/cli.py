@@ -271,7 +271,7 @@ def _name_variant(name: str, variant: str | None) -> tuple[str, str | None]:
         exists = False
     if exists or ":" not in name:
         return name, variant
-    spec_name, _, var = name.partition(":")
+    spec_name, _, var = name.rpartition(":")  # the variant follows the last colon: `dir/a:b.yaml:v`
     return spec_name, var or variant
 
 
