@@ -332,3 +332,25 @@ def test_long_names_nested_deep_take_memory_per_layer(cli: Cli, tmp_path: Path) 
     res = run_check(cli, path)
     assert res.exit_code == 0, res.stdout + res.stderr
     assert res.stdout.startswith("ok"), res.stdout
+
+
+def test_show_of_deep_long_names_stays_small(tmp_path: Path) -> None:
+    """60 nested blocks with 500-character names around relu repeat=100000: each path is ~30 KB; the table keeps
+    only both ends of each (check: 114 MB; show: under 1 GB, measured in a subprocess)."""
+    import subprocess
+    import sys
+
+    from tests.test_graph import _deep_names
+
+    spec = tmp_path / "deep.yaml"
+    spec.write_text(_deep_names(60, 500, 100_000), encoding="utf-8")
+    code = (
+        "import resource, sys\n"
+        "from cnncalc.cli import cli\n"
+        f"sys.argv = ['cnncalc', 'show', {str(spec)!r}, '--width', '100']\n"
+        "try:\n    cli(prog_name='cnncalc')\nexcept SystemExit as e:\n    code = e.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "relu#100000" in res.stdout
+    assert int(res.stderr.strip().splitlines()[-1]) < 1_000_000  # KiB: under 1 GB

@@ -164,7 +164,7 @@ def _memo(fn: Callable[..., str], keys: Iterable[Any]) -> Iterable[str]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle", layers=_get("path")),
+    Column("layer", "left", lambda r: r.path, lambda rep: "total", fit="middle", layers=lambda ls: map(_row_path, ls)),
     Column("op", "left", lambda r: r.op, fit="label", drop=3, layers=_get("op")),
     Column(
         "output HxWxC",
@@ -238,10 +238,23 @@ def bar_columns(report: Report) -> tuple[Column, ...]:
     )
 
 
+#: A path longer than this is kept as its two ends in a table row (the layout shortens it further to fit):
+#: 100,000 rows of 30,000-character paths would otherwise need gigabytes.
+ROW_PATH_CHARS = 400
+
+
+def _row_path(r: LayerResult) -> str:
+    ref = r.node.ref
+    if isinstance(ref, str) or ref.size <= ROW_PATH_CHARS:
+        return str(ref)
+    half = ROW_PATH_CHARS // 2
+    return f"{ref.head(half)}…{ref.tail(half)}"
+
+
 def _layer_row(r: LayerResult) -> Row:
     w, b = r.weights, r.biases  # Totals.of([r]) without its loop: this runs once per layer of a huge table
     return Row(
-        r.path,
+        _row_path(r),
         r.op,
         r.output,
         Totals(w + b, w, b, r.buffers, r.macs, r.output.numel * r.batch, r.ops),
