@@ -543,7 +543,7 @@ def explain_(
     Example:
         cnncalc explain alexnet conv1
         cnncalc explain inception-bottleneck module
-        cnncalc explain resnet18 layer4.block#1.add.b1.conv#1 --train --freeze layer3
+        cnncalc explain resnet18 layer4.basic#1.add.residual.conv#1 --train --freeze layer3
     """
     from . import render
     from .api import select_layers

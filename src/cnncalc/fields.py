@@ -238,6 +238,17 @@ def misalignment(x: FieldArgs) -> str:
     return ""
 
 
+#: How the docs state each shared rule (an entry with a rule of its own states it in its ``rf_doc``).
+RULE_DOCS: dict[FieldRule, str] = {
+    same: "same as its input",
+    unknown: "unknown",
+    windows: "window: r + (k'-1)·j, stride j·s",
+    whole_input: "the whole input",
+    adaptive: "PyTorch's adaptive bins",
+    join: "per output, the union of its inputs' fields (1x1xC and flat gates excluded)",
+}
+
+
 def fmt_num(v: int | Fraction) -> str:
     """``3``, ``1/2``, ``-5/4``: exact."""
     v = Fraction(v)

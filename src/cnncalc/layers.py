@@ -126,7 +126,7 @@ class LayerType:
     ops_doc: str = "0"
     explain: Callable[[Attrs, list[Shape], Shape, Mapping[str, Any]], list[str]] | None = None
     rf: FieldRule = fields.same
-    rf_doc: str = "same as its input"
+    rf_doc: str = ""  # how the docs state the rule; a shared rule of cnncalc.fields states itself
     elementwise: bool = False
     buffers_doc: str = "0"
     example: str = ""  # an op line for the docs on an 8x8x16 input (``cnncalc explain`` of it); the name if ""
@@ -177,7 +177,7 @@ class LayerType:
             "params": self.params_doc,
             "macs": self.macs_doc,
             "ops": self.ops_doc,
-            "field": self.rf_doc,
+            "field": self.rf_doc or fields.RULE_DOCS.get(self.rf, ""),
         }
 
 
@@ -615,7 +615,6 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_conv_explain,
         rf=fields.windows,
-        rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("Conv2d", "Conv2D", "Convolution", "convolution"),
         example="conv 32 3x3 pad=1",
         grad_input_macs=_conv_macs,
@@ -666,7 +665,6 @@ register(
         ops_doc="1 bias add per output element (if bias)",
         explain=_dw_explain,
         rf=fields.windows,
-        rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("DepthwiseConv2D", "depthwise"),
         example="dwconv 3x3 stride=2 pad=1",
         grad_input_macs=lambda a, i, o: _conv_macs(_dw_attrs(a, i[0]), i, o),
@@ -723,7 +721,6 @@ register(
         ops_doc="1 bias add per output (if bias)",
         explain=_fc_explain,
         rf=fields.whole_input,
-        rf_doc="the whole input",
         example="fc 10",
         grad_input_macs=lambda a, i, o: i[0].numel * o.c,
         grad_input_doc="= MACs (the output gradient times the weight matrix)",
@@ -805,23 +802,24 @@ def _pool_torch(module: str) -> Callable[[Attrs, list[Shape], Shape, Mapping[str
     return code
 
 
+_POOL_ARGS = (
+    ArgSpec("kernel", DIM, positional=True),
+    ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
+    ArgSpec("pad", PAD, 0),
+    ArgSpec("dilation", DIM, 1),
+    ArgSpec("ceil", BOOL, False, doc="round the output size up (ceil_mode)"),
+)
+
 register(
     LayerType(
         "maxpool",
         "max pooling (stride defaults to the kernel)",
-        (
-            ArgSpec("kernel", DIM, positional=True),
-            ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
-            ArgSpec("pad", PAD, 0),
-            ArgSpec("dilation", DIM, 1),
-            ArgSpec("ceil", BOOL, False, doc="round the output size up (ceil_mode)"),
-        ),
+        _POOL_ARGS,
         _pool_shape("maxpool"),
         ops=lambda a, i, o: o.numel * (_window_area(a) - 1),
         ops_doc="kh·kw - 1 comparisons per output element",
         explain=_pool_explain("maximum"),
         rf=fields.windows,
-        rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("MaxPool2d", "MaxPooling2D", "max_pool2d"),
         example="maxpool 3x3 stride=2 pad=1",
         onnx=onnx("MaxPool", read=ox.pool_args),
@@ -832,19 +830,12 @@ register(
     LayerType(
         "avgpool",
         "average pooling (stride defaults to the kernel)",
-        (
-            ArgSpec("kernel", DIM, positional=True),
-            ArgSpec("stride", DIM, same_as("kernel"), doc="step per axis"),
-            ArgSpec("pad", PAD, 0),
-            ArgSpec("dilation", DIM, 1),
-            ArgSpec("ceil", BOOL, False, doc="round the output size up (ceil_mode)"),
-        ),
+        _POOL_ARGS,
         _pool_shape("avgpool"),
         ops=lambda a, i, o: o.numel * _window_area(a),
         ops_doc="kh·kw - 1 adds + 1 multiply per output element",
         explain=_pool_explain("average"),
         rf=fields.windows,
-        rf_doc="window: r + (k'-1)·j, stride j·s",
         aliases=("AvgPool2d", "AveragePooling2D", "avg_pool2d"),
         example="avgpool 2",
         onnx=onnx("AveragePool", read=ox.pool_args),
@@ -913,7 +904,6 @@ register(
             "0 MACs (pooling)",
         ],
         rf=fields.windows,
-        rf_doc="window: r + (k'-1)·j, stride j·s",
         example="subsample_pool 2",
         torch=_subsample_torch,
     )
@@ -946,7 +936,6 @@ register(
         ops_doc="H·W - 1 adds + 1 multiply per channel",
         explain=_global_explain("average"),
         rf=fields.whole_input,
-        rf_doc="the whole input",
         onnx=onnx(
             "GlobalAveragePool", "ReduceMean", when=lambda node: node.op_type != "ReduceMean" or ox.is_global_pool(node)
         ),
@@ -964,7 +953,6 @@ register(
         ops_doc="H·W - 1 comparisons per channel",
         explain=_global_explain("maximum"),
         rf=fields.whole_input,
-        rf_doc="the whole input",
         onnx=onnx(
             "GlobalMaxPool", "ReduceMax", when=lambda node: node.op_type != "ReduceMax" or ox.is_global_pool(node)
         ),
@@ -993,7 +981,6 @@ register(
             "no parameters; 0 MACs",
         ],
         rf=fields.adaptive,
-        rf_doc="PyTorch's adaptive bins",
         aliases=("AdaptiveAvgPool2d", "adaptive_avg_pool2d"),
         example="adaptive_avgpool 2x2",
         torch=lambda a, i, o, info: TorchCode("nn.AdaptiveAvgPool2d", (pos("output_size", size_arg((o.h, o.w))),)),
@@ -1029,7 +1016,6 @@ register(
             f"MACs: {i[0].numel} x {o.c} = {n(i[0].numel * o.c)}",
         ],
         rf=fields.whole_input,
-        rf_doc="the whole input",
         example="rbf 10",
         grad_input_macs=lambda a, i, o: i[0].numel * o.c,
         grad_input_doc="= MACs (each distance's gradient times input minus centre; the centres are fixed)",
@@ -1391,7 +1377,6 @@ register(
             "receptive field: unknown from here on (cnncalc does not know which inputs each output reads)",
         ],
         rf=fields.unknown,
-        rf_doc="unknown",
         example="opaque out=(in_h)x(in_w)x(2*in_c) params=in_c*in_c*2 macs=in_h*in_w*in_c*in_c*2",
         grad_input_macs=lambda a, i, o: a["grad_input_macs"],
         grad_input_doc="as given (`grad_input_macs=`; default: its MACs, as a conv's or an fc's)",
@@ -1471,7 +1456,6 @@ register(
         role="join",
         explain=_join_explain("concat"),
         rf=fields.join,
-        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Concatenate", "cat", "Concat"),
         example="concat: [conv 8 1x1, conv 8 3x3 pad=1]",
         onnx=onnx("Concat", read=ox.concat_ok),
@@ -1489,7 +1473,6 @@ register(
         ops_doc="(inputs - 1) adds per element",
         explain=_join_explain("sum"),
         rf=fields.join,
-        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Add", "Eltwise", "sum"),
         example="add: [identity, conv 16 3x3 pad=1]",
         onnx=onnx("Add", "Sum", read=ox.joined, when=ox.two_activations),
@@ -1507,7 +1490,6 @@ register(
         ops_doc="inputs - 1 adds + 1 multiply per element",
         explain=_join_explain("mean"),
         rf=fields.join,
-        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         example="mean: [identity, conv 16 3x3 pad=1]",
         onnx=onnx("Mean", read=ox.joined, when=ox.two_activations),
         torch=_inline(lambda xs: f"({' + '.join(xs)}) / {len(xs)}"),
@@ -1524,7 +1506,6 @@ register(
         ops_doc="(inputs - 1) multiplies per element",
         explain=_join_explain("product (1x1xC gates broadcast over H x W)"),
         rf=fields.join,
-        rf_doc="the largest of its inputs' (1x1xC gates excluded)",
         aliases=("Multiply",),
         example="mul: [identity, gap, conv 16 1x1, sigmoid]",
         onnx=onnx("Mul", read=ox.joined, when=ox.two_activations),
