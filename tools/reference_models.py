@@ -51,8 +51,6 @@ Counting conventions
 * a module called more than once is recorded once per call.
 """
 
-import argparse
-import json
 import os
 
 import torch
@@ -60,6 +58,7 @@ import torchvision
 from torch import nn
 from torchvision import models
 from torchvision.models import segmentation
+from torchvision_reference import count_buffers, count_params, module_params, run  # the sibling script
 
 DEFAULT_OUTPUT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -236,25 +235,6 @@ MODELS = {
 # ---------------------------------------------------------------- counting
 
 
-def count_params(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_buffers(model):
-    """Return (running-stat buffer numel, number of num_batches_tracked buffers)."""
-    stats = counters = 0
-    for name, buf in model.named_buffers():
-        if name.endswith("running_mean") or name.endswith("running_var"):
-            stats += buf.numel()
-        elif name.endswith("num_batches_tracked"):
-            counters += 1
-    return stats, counters
-
-
-def module_params(module):
-    return sum(p.numel() for p in module.parameters())
-
-
 def hwc(t):
     """Channels-last shape without the batch dim of an NCHW (or N x F) tensor."""
     if t.dim() == 4:
@@ -364,16 +344,7 @@ def generate():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="JSON file to write (default: %(default)s)")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    data = generate()
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-    print(f"wrote {args.output}")
+    run(generate, DEFAULT_OUTPUT, __doc__)
 
 
 if __name__ == "__main__":

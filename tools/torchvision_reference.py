@@ -253,9 +253,11 @@ def generate():
     return data
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="JSON file to write (default: %(default)s)")
+def run(generate, default_output, doc):
+    """The command line of a reference script: ``-o PATH``, a fixed seed, deterministic JSON (also used by
+    tools/reference_models.py)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("-o", "--output", default=default_output, help="JSON file to write (default: %(default)s)")
     args = parser.parse_args()
     torch.manual_seed(0)
     data = generate()
@@ -264,6 +266,10 @@ def main():
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
     print(f"wrote {args.output}")
+
+
+def main():
+    run(generate, DEFAULT_OUTPUT, __doc__)
 
 
 if __name__ == "__main__":

@@ -257,8 +257,3 @@ def fmt_num(v: int | Fraction) -> str:
 
 def fmt_axes(a: int | Fraction, b: int | Fraction) -> str:
     return fmt_num(a) if a == b else f"{fmt_num(a)}x{fmt_num(b)}"
-
-
-def shown_size(v: int | Fraction) -> int:
-    """A field size in whole input pixels."""
-    return -((-v.numerator) // v.denominator) if isinstance(v, Fraction) else v

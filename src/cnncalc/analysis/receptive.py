@@ -61,7 +61,7 @@ def receptive_fields(graph: Graph) -> Fields:
             out.append((None, None))
             continue
         fractional = fractional or any(isinstance(a.jump, Fraction) for a in f)
-        size = (F.shown_size(f[0].size), F.shown_size(f[1].size))
+        size = (f[0].size, f[1].size)
         out.append((size, (f[0].jump, f[1].jump)))
         pooled = not node.out.is_flat and node.out.h * node.out.w == 1  # a global pool's 1x1xC (a gate, a head)
         if not note and not node.side and not pooled and (size[0] > limit[0] or size[1] > limit[1]):
